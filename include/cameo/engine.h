@@ -1,0 +1,138 @@
+/*
+ * engine.h - the read and write paths of cameo: tiers in order, then the
+ * origin, with request coalescing, stale-while-revalidate, negative entries,
+ * and invalidation on every write.
+ *
+ * The HTTP layer (src/http) is the only caller. The engine knows nothing of
+ * HTTP or of the event loop library: answers that come later are handed to a
+ * cameo_loop_t, a tiny interface the caller implements to run a task on the
+ * thread of the loop that asked.
+ *
+ * Keys. A profile lives under "p:{id}" (its payload also carries the avatar
+ * pointer, so one entry serves GET /v1/users/{id} and its avatar redirect);
+ * avatar bytes under "b:{id}/{version}", immutable, only ever evicted.
+ *
+ * Coalescing. Every miss looks in a table of flights (fills in progress,
+ * across all workers): if one exists for the key, the request waits on it
+ * (cameo_coalesced_total) instead of calling the origin. A write removes the
+ * key from every tier and detaches any flight for it, so a read that starts
+ * after the write is acknowledged never sees the old value, and a fill that
+ * started before the write never stores it.
+ */
+#ifndef CAMEO_ENGINE_H
+#define CAMEO_ENGINE_H
+
+#include "cameo/cache.h"
+#include "cameo/metrics.h"
+#include "cameo/origin.h"
+#include "cameo/tier.h"
+
+/* A unit of work handed to a loop. */
+typedef struct cameo_task {
+    struct cameo_task *_next; /* free for the loop implementation's queue */
+    void (*run)(struct cameo_task *task);
+} cameo_task_t;
+
+/* The caller's event loop, as the engine sees it. post() may be called from
+ * any thread; it must run task->run(task) later on the loop's own thread. */
+typedef struct cameo_loop {
+    void (*post)(struct cameo_loop *loop, cameo_task_t *task);
+} cameo_loop_t;
+
+typedef struct cameo_engine cameo_engine_t;
+
+typedef struct cameo_engine_config {
+    uint64_t ttl_ms;          /* profiles: fresh for this long (default 300 s) */
+    uint64_t grace_ms;        /* then served stale while one refresh runs (default 60 s) */
+    uint64_t negative_ttl_ms; /* unknown users and avatar versions (default 10 s) */
+    uint64_t blob_ttl_ms;     /* avatar bytes, immutable (default 1 day) */
+} cameo_engine_config_t;
+
+/*
+ * Creates the engine over tiers[0..ntiers) (read order, memory first) and
+ * origin. The engine does not own them: destroy them after the engine.
+ * Returns CAMEO_OK and *out, CAMEO_EINVAL, or CAMEO_ENOMEM.
+ */
+int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *tiers, size_t ntiers,
+                        cameo_origin_t *origin, cameo_metrics_t *metrics, cameo_engine_t **out);
+
+/* Waits until no origin call is in flight, then frees the engine. */
+void cameo_engine_destroy(cameo_engine_t *e);
+
+/* A pending read. The caller embeds it in its request context, sets done,
+ * and passes it to a read; done(r) then runs on r->loop's thread with
+ * r->err and r->entry set (entry: a reference the caller owns, or NULL). */
+typedef struct cameo_read {
+    cameo_loop_t *loop;
+    void (*done)(struct cameo_read *r);
+    int err;              /* CAMEO_OK, CAMEO_ENOTFOUND, or an origin error */
+    cameo_entry_t *entry; /* payload laid out by core_resp.h */
+    /* private */
+    cameo_task_t _task;
+    struct cameo_read *_next_waiter;
+    struct cameo_batch *_batch;
+    size_t _slot;
+} cameo_read_t;
+
+/*
+ * Reads user id's profile entry.
+ * Returns CAMEO_OK with *out (a reference; fresh, or stale while a refresh is
+ * started in the background) on a hit in any tier; CAMEO_ENOTFOUND on a
+ * cached negative entry; CAMEO_EPENDING when r->done will run later; or an
+ * error (CAMEO_EBUSY, CAMEO_EUNAVAIL) with no callback.
+ */
+int cameo_engine_get_profile(cameo_engine_t *e, const char *id, uint64_t now, cameo_read_t *r,
+                             cameo_entry_t **out);
+
+/* Reads the bytes of avatar version of user id. Same contract as above. */
+int cameo_engine_get_blob(cameo_engine_t *e, const char *id, const char *version, uint64_t now,
+                          cameo_read_t *r, cameo_entry_t **out);
+
+/*
+ * A batch read of profiles: ids[0..n) (distinct, valid, n <= 1000). Hits are
+ * filled in at once; every remaining miss that no other request is already
+ * fetching goes to the origin in ONE batched call. results[i] / errs[i] get
+ * each id's entry (a reference) and CAMEO_OK or CAMEO_ENOTFOUND (or an origin
+ * error). Returns CAMEO_OK when everything was answered from the tiers, or
+ * CAMEO_EPENDING when r->done runs later (r->entry unused; r->err is the
+ * first origin error, if any). results and errs must stay valid until then.
+ */
+int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t n, uint64_t now,
+                              cameo_entry_t **results, int *errs, cameo_read_t *r);
+
+/* A pending write. done(w) runs on w->loop's thread with err, the profile
+ * entry as stored (a reference, or NULL) and created. */
+typedef struct cameo_write {
+    cameo_loop_t *loop;
+    void (*done)(struct cameo_write *w);
+    int err;
+    int created;
+    cameo_entry_t *entry;
+    /* private */
+    cameo_task_t _task;
+    cameo_engine_t *_engine;
+    uint64_t _now;
+    char _id[CAMEO_ID_MAX + 1];
+    int _op;
+} cameo_write_t;
+
+/* Writes through to the origin (now_wall: ms since the epoch, stored as
+ * updated_at). Before w->done runs, every tier has dropped
+ * user id's entries, so the next read on this instance sees the write. Each
+ * returns CAMEO_OK (done will run) or an error (it will not). */
+int cameo_engine_put_profile(cameo_engine_t *e, const char *id, const char *doc, size_t len,
+                             uint64_t now_wall, cameo_write_t *w);
+int cameo_engine_delete_profile(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w);
+int cameo_engine_put_avatar(cameo_engine_t *e, const char *id, const cameo_blob_t *blob, uint64_t now_wall,
+                            cameo_write_t *w);
+int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w);
+
+/* Drops user id's entries from every tier and detaches any fill in flight.
+ * Synchronous. */
+void cameo_engine_invalidate(cameo_engine_t *e, const char *id);
+
+/* For /readyz and /metrics: the tiers and origin the engine runs on. */
+size_t cameo_engine_tiers(cameo_engine_t *e, cameo_tier_t *const **out);
+cameo_origin_t *cameo_engine_origin(cameo_engine_t *e);
+
+#endif

@@ -1,0 +1,718 @@
+/*
+ * core_engine.c - the read and write paths: tiers in order, then the origin,
+ * with coalescing of concurrent misses (flights), stale-while-revalidate,
+ * negative entries, batch reads, and invalidation on writes. See engine.h.
+ *
+ * Called by the HTTP routes on worker threads; origin callbacks arrive on
+ * origin threads and are handed back to the asking worker's loop through
+ * cameo_loop_t.post. The engine owns the flight table and nothing else: the
+ * tiers and the origin belong to the daemon.
+ *
+ * Locks. Each flight shard has a mutex guarding its buckets and every field
+ * of the flights in it marked "shard lock". Lock order: flight shard, then
+ * whatever a tier takes inside put/remove (the cache's shard lock). Storing
+ * a fill's result and invalidating a key both happen under the key's flight
+ * shard lock, so an invalidation is never undone by a fill that started
+ * before it.
+ */
+#include "cameo/engine.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <xxhash.h>
+
+#include "cameo/resp.h"
+
+#define TIERS_MAX 4
+#define FLIGHT_SHARDS 16
+#define FLIGHT_BUCKETS 64
+
+typedef enum { FILL_PROFILE, FILL_BLOB } fill_kind_t;
+
+typedef struct flight {
+    struct flight *next; /* bucket chain; shard lock */
+    uint64_t hash;
+    int detached;          /* shard lock: invalidated while in flight, result not stored */
+    cameo_read_t *waiters; /* shard lock */
+    fill_kind_t kind;
+    uint64_t now; /* when the fill started: expiry counts from here */
+    size_t key_len;
+    char key[CAMEO_KEY_MAX];
+    char id[CAMEO_ID_MAX + 1];
+    char version[CAMEO_VERSION_MAX + 1];
+} flight_t;
+
+typedef struct flight_shard {
+    pthread_mutex_t lock;
+    flight_t *buckets[FLIGHT_BUCKETS];
+} flight_shard_t;
+
+struct cameo_engine {
+    cameo_engine_config_t cfg;
+    cameo_tier_t *tiers[TIERS_MAX];
+    size_t ntiers;
+    cameo_origin_t *origin;
+    cameo_metrics_t *metrics;
+    flight_shard_t shards[FLIGHT_SHARDS];
+    pthread_mutex_t idle_lock; /* guards inflight; idle_cond signals it reached 0 */
+    pthread_cond_t idle_cond;
+    size_t inflight; /* origin calls whose callback has not finished */
+};
+
+/* A batch read in progress: one waiter per id that missed every tier. */
+typedef struct cameo_batch {
+    atomic_size_t pending; /* waiters not yet answered, plus one while starting */
+    cameo_read_t *r;
+    cameo_entry_t **results;
+    int *errs;
+    size_t nwaiters;
+    cameo_read_t waiters[];
+} batch_t;
+
+/* One origin call and the flights it fills. */
+typedef struct fill_call {
+    cameo_engine_t *engine;
+    uint64_t started_us;
+    size_t n;
+    flight_t *flights[];
+} fill_call_t;
+
+static uint64_t clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void call_begin(cameo_engine_t *e)
+{
+    pthread_mutex_lock(&e->idle_lock);
+    e->inflight++;
+    pthread_mutex_unlock(&e->idle_lock);
+}
+
+static void call_end(cameo_engine_t *e)
+{
+    pthread_mutex_lock(&e->idle_lock);
+    if (--e->inflight == 0)
+        pthread_cond_broadcast(&e->idle_cond);
+    pthread_mutex_unlock(&e->idle_lock);
+}
+
+int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *tiers, size_t ntiers,
+                        cameo_origin_t *origin, cameo_metrics_t *metrics, cameo_engine_t **out)
+{
+    if (ntiers == 0 || ntiers > TIERS_MAX || origin == NULL || metrics == NULL)
+        return CAMEO_EINVAL;
+    cameo_engine_t *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return CAMEO_ENOMEM;
+    e->cfg = *cfg;
+    if (e->cfg.ttl_ms == 0)
+        e->cfg.ttl_ms = 300 * 1000;
+    if (e->cfg.negative_ttl_ms == 0)
+        e->cfg.negative_ttl_ms = 10 * 1000;
+    if (e->cfg.blob_ttl_ms == 0)
+        e->cfg.blob_ttl_ms = 24 * 3600 * 1000;
+    memcpy(e->tiers, tiers, ntiers * sizeof(*tiers));
+    e->ntiers = ntiers;
+    e->origin = origin;
+    e->metrics = metrics;
+    for (size_t i = 0; i < FLIGHT_SHARDS; i++)
+        pthread_mutex_init(&e->shards[i].lock, NULL);
+    pthread_mutex_init(&e->idle_lock, NULL);
+    pthread_cond_init(&e->idle_cond, NULL);
+    *out = e;
+    return CAMEO_OK;
+}
+
+void cameo_engine_destroy(cameo_engine_t *e)
+{
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&e->idle_lock);
+    while (e->inflight > 0)
+        pthread_cond_wait(&e->idle_cond, &e->idle_lock);
+    pthread_mutex_unlock(&e->idle_lock);
+    for (size_t i = 0; i < FLIGHT_SHARDS; i++)
+        pthread_mutex_destroy(&e->shards[i].lock);
+    pthread_mutex_destroy(&e->idle_lock);
+    pthread_cond_destroy(&e->idle_cond);
+    free(e);
+}
+
+size_t cameo_engine_tiers(cameo_engine_t *e, cameo_tier_t *const **out)
+{
+    *out = e->tiers;
+    return e->ntiers;
+}
+
+cameo_origin_t *cameo_engine_origin(cameo_engine_t *e)
+{
+    return e->origin;
+}
+
+/* ---- the flight table ---- */
+
+static flight_shard_t *shard_of(cameo_engine_t *e, uint64_t hash)
+{
+    return &e->shards[hash % FLIGHT_SHARDS];
+}
+
+static flight_t **bucket_of(flight_shard_t *s, uint64_t hash)
+{
+    return &s->buckets[(hash / FLIGHT_SHARDS) % FLIGHT_BUCKETS];
+}
+
+/* Finds the flight for key. Caller holds the shard lock. */
+static flight_t *flight_find(flight_shard_t *s, uint64_t hash, const char *key, size_t key_len)
+{
+    for (flight_t *f = *bucket_of(s, hash); f != NULL; f = f->next)
+        if (f->hash == hash && f->key_len == key_len && memcmp(f->key, key, key_len) == 0)
+            return f;
+    return NULL;
+}
+
+/* Unlinks f from its bucket. Caller holds the shard lock; f is attached. */
+static void flight_unlink(flight_shard_t *s, flight_t *f)
+{
+    for (flight_t **p = bucket_of(s, f->hash); *p != NULL; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            return;
+        }
+    }
+}
+
+static flight_t *flight_new(fill_kind_t kind, const char *key, size_t key_len, uint64_t hash, const char *id,
+                            const char *version, uint64_t now)
+{
+    flight_t *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->kind = kind;
+    f->hash = hash;
+    f->now = now;
+    f->key_len = key_len;
+    memcpy(f->key, key, key_len);
+    snprintf(f->id, sizeof(f->id), "%s", id);
+    if (version != NULL)
+        snprintf(f->version, sizeof(f->version), "%s", version);
+    return f;
+}
+
+/* ---- delivering answers to waiters ---- */
+
+static void read_task_run(cameo_task_t *t)
+{
+    cameo_read_t *r = (cameo_read_t *)((char *)t - offsetof(cameo_read_t, _task));
+    r->done(r);
+}
+
+static void post_read(cameo_read_t *r)
+{
+    r->_task.run = read_task_run;
+    r->loop->post(r->loop, &r->_task);
+}
+
+/* The last waiter of a batch answered: hand the batch's read to its loop. */
+static void batch_finish(batch_t *b)
+{
+    cameo_read_t *r = b->r;
+    r->err = CAMEO_OK;
+    for (size_t i = 0; i < b->nwaiters; i++) {
+        int err = b->errs[b->waiters[i]._slot];
+        if (err != CAMEO_OK && err != CAMEO_ENOTFOUND) {
+            r->err = err;
+            break;
+        }
+    }
+    free(b);
+    post_read(r);
+}
+
+static void batch_release(batch_t *b)
+{
+    if (atomic_fetch_sub_explicit(&b->pending, 1, memory_order_acq_rel) == 1)
+        batch_finish(b);
+}
+
+/* Answers one waiter with err and entry (entry may be NULL; a negative
+ * entry answers CAMEO_ENOTFOUND without an entry). Any thread. */
+static void deliver(cameo_read_t *w, int err, cameo_entry_t *entry)
+{
+    if (entry != NULL && (entry->flags & CAMEO_ENTRY_NEGATIVE)) {
+        err = CAMEO_ENOTFOUND;
+        entry = NULL;
+    }
+    if (entry != NULL)
+        cameo_entry_ref(entry);
+    if (w->_batch != NULL) {
+        batch_t *b = w->_batch;
+        b->results[w->_slot] = entry;
+        b->errs[w->_slot] = err;
+        batch_release(b);
+        return;
+    }
+    w->err = err;
+    w->entry = entry;
+    post_read(w);
+}
+
+/* Ends flight f with err and entry (entry: the fill's reference, or NULL):
+ * stores the entry in every tier unless f was detached, then answers every
+ * waiter. Frees f and drops the fill's reference. Any thread. */
+static void flight_complete(cameo_engine_t *e, flight_t *f, int err, cameo_entry_t *entry)
+{
+    flight_shard_t *s = shard_of(e, f->hash);
+    pthread_mutex_lock(&s->lock);
+    if (!f->detached) {
+        flight_unlink(s, f);
+        if (entry != NULL)
+            for (size_t t = 0; t < e->ntiers; t++)
+                e->tiers[t]->ops->put(e->tiers[t], entry, f->now);
+    }
+    cameo_read_t *w = f->waiters;
+    f->waiters = NULL;
+    pthread_mutex_unlock(&s->lock);
+
+    while (w != NULL) {
+        cameo_read_t *next = w->_next_waiter;
+        deliver(w, err, entry);
+        w = next;
+    }
+    cameo_entry_unref(entry);
+    free(f);
+}
+
+/* ---- tier lookups ---- */
+
+static cameo_ttl_t ttl_for(const cameo_engine_t *e, fill_kind_t kind, uint64_t now, int negative)
+{
+    cameo_ttl_t t = {.now = now};
+    if (negative) {
+        t.ttl_ms = e->cfg.negative_ttl_ms;
+    } else if (kind == FILL_BLOB) {
+        t.ttl_ms = e->cfg.blob_ttl_ms;
+    } else {
+        t.ttl_ms = e->cfg.ttl_ms;
+        t.grace_ms = e->cfg.grace_ms;
+    }
+    return t;
+}
+
+/* Looks key up tier by tier; a hit in a lower tier fills the tiers above.
+ * Returns CAMEO_OK or CAMEO_ESTALE with *out, or CAMEO_ENOTFOUND. */
+static int tiers_get(cameo_engine_t *e, const char *key, size_t key_len, uint64_t now, cameo_entry_t **out)
+{
+    for (size_t t = 0; t < e->ntiers; t++) {
+        int rc = e->tiers[t]->ops->get(e->tiers[t], key, key_len, now, out);
+        if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
+            for (size_t u = 0; u < t; u++)
+                e->tiers[u]->ops->put(e->tiers[u], *out, now);
+            return rc;
+        }
+    }
+    return CAMEO_ENOTFOUND;
+}
+
+/* ---- origin calls ---- */
+
+static fill_call_t *call_new(cameo_engine_t *e, size_t n)
+{
+    fill_call_t *c = calloc(1, sizeof(*c) + n * sizeof(flight_t *));
+    if (c != NULL) {
+        c->engine = e;
+        c->started_us = clock_us();
+    }
+    return c;
+}
+
+static int cmp_flight_id(const void *a, const void *b)
+{
+    return strcmp((*(flight_t *const *)a)->id, (*(flight_t *const *)b)->id);
+}
+
+static void on_profiles(void *arg, int err, const cameo_profile_rec_t *recs, size_t n)
+{
+    fill_call_t *c = arg;
+    cameo_engine_t *e = c->engine;
+    cameo_metrics_origin(e->metrics, CAMEO_OP_GET_PROFILES, err, clock_us() - c->started_us);
+
+    if (err != CAMEO_OK) {
+        for (size_t i = 0; i < c->n; i++)
+            flight_complete(e, c->flights[i], err, NULL);
+        goto done;
+    }
+    /* Match records to flights by id first (sort once, then search), and
+     * only then complete: completing frees a flight. */
+    qsort(c->flights, c->n, sizeof(c->flights[0]), cmp_flight_id);
+    const cameo_profile_rec_t **match = calloc(c->n, sizeof(*match));
+    if (match == NULL) {
+        for (size_t i = 0; i < c->n; i++)
+            flight_complete(e, c->flights[i], CAMEO_ENOMEM, NULL);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        flight_t key, *kp = &key;
+        snprintf(key.id, sizeof(key.id), "%s", recs[i].id);
+        flight_t **slot = bsearch(&kp, c->flights, c->n, sizeof(c->flights[0]), cmp_flight_id);
+        if (slot != NULL)
+            match[slot - c->flights] = &recs[i];
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        flight_t *f = c->flights[i];
+        cameo_entry_t *entry = NULL;
+        int rc;
+        if (match[i] != NULL) {
+            cameo_ttl_t ttl = ttl_for(e, FILL_PROFILE, f->now, 0);
+            rc = cameo_resp_profile(match[i], &ttl, &entry);
+        } else {
+            cameo_ttl_t ttl = ttl_for(e, FILL_PROFILE, f->now, 1);
+            rc = cameo_resp_missing(f->key, f->key_len, &ttl, &entry);
+        }
+        flight_complete(e, f, rc, rc == CAMEO_OK ? entry : NULL);
+    }
+    free(match);
+done:
+    free(c);
+    call_end(e);
+}
+
+static void on_blob(void *arg, int err, const cameo_blob_t *blob)
+{
+    fill_call_t *c = arg;
+    cameo_engine_t *e = c->engine;
+    flight_t *f = c->flights[0];
+    cameo_metrics_origin(e->metrics, CAMEO_OP_GET_AVATAR, err, clock_us() - c->started_us);
+
+    cameo_entry_t *entry = NULL;
+    int rc = err;
+    if (err == CAMEO_OK) {
+        cameo_ttl_t ttl = ttl_for(e, FILL_BLOB, f->now, 0);
+        rc = cameo_resp_blob(f->id, blob, &ttl, &entry);
+    } else if (err == CAMEO_ENOTFOUND) {
+        cameo_ttl_t ttl = ttl_for(e, FILL_BLOB, f->now, 1);
+        rc = cameo_resp_missing(f->key, f->key_len, &ttl, &entry);
+    }
+    flight_complete(e, f, rc, rc == CAMEO_OK ? entry : NULL);
+    free(c);
+    call_end(e);
+}
+
+/* Starts the origin call that fills c->flights (already in the table).
+ * On failure the flights are completed with the error. */
+static void call_start(cameo_engine_t *e, fill_call_t *c, fill_kind_t kind)
+{
+    int rc;
+    call_begin(e);
+    if (kind == FILL_BLOB) {
+        rc = e->origin->ops->get_avatar(e->origin, c->flights[0]->id, c->flights[0]->version, on_blob, c);
+    } else {
+        const char *ids_small[16];
+        const char **ids = c->n <= 16 ? ids_small : malloc(c->n * sizeof(*ids));
+        if (ids == NULL) {
+            rc = CAMEO_ENOMEM;
+        } else {
+            for (size_t i = 0; i < c->n; i++)
+                ids[i] = c->flights[i]->id;
+            rc = e->origin->ops->get_profiles(e->origin, ids, c->n, on_profiles, c);
+            if (ids != ids_small)
+                free(ids);
+        }
+    }
+    if (rc != CAMEO_OK) {
+        cameo_metrics_origin(e->metrics, kind == FILL_BLOB ? CAMEO_OP_GET_AVATAR : CAMEO_OP_GET_PROFILES, rc,
+                             0);
+        for (size_t i = 0; i < c->n; i++)
+            flight_complete(e, c->flights[i], rc, NULL);
+        free(c);
+        call_end(e);
+    }
+}
+
+/*
+ * Joins the flight for key, or starts one. w (may be NULL for a background
+ * refresh) becomes a waiter. Returns the new flight when the caller must
+ * start its origin call, NULL when it joined one (or had nothing to do).
+ * *err is CAMEO_ENOMEM when a flight could not be made.
+ */
+static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len,
+                             const char *id, const char *version, uint64_t now, cameo_read_t *w, int *err)
+{
+    uint64_t hash = XXH3_64bits(key, key_len);
+    flight_shard_t *s = shard_of(e, hash);
+    *err = CAMEO_OK;
+    pthread_mutex_lock(&s->lock);
+    flight_t *f = flight_find(s, hash, key, key_len);
+    if (f != NULL) {
+        if (w != NULL) {
+            w->_next_waiter = f->waiters;
+            f->waiters = w;
+            cameo_metrics_inc(&e->metrics->coalesced);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+    }
+    f = flight_new(kind, key, key_len, hash, id, version, now);
+    if (f == NULL) {
+        pthread_mutex_unlock(&s->lock);
+        *err = CAMEO_ENOMEM;
+        return NULL;
+    }
+    if (w != NULL) {
+        w->_next_waiter = NULL;
+        f->waiters = w;
+    }
+    flight_t **b = bucket_of(s, hash);
+    f->next = *b;
+    *b = f;
+    pthread_mutex_unlock(&s->lock);
+    return f;
+}
+
+/* A fill of one key: joins or starts its flight. w may be NULL (refresh). */
+static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
+                    const char *version, uint64_t now, cameo_read_t *w)
+{
+    int err;
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w, &err);
+    if (f == NULL)
+        return err;
+    fill_call_t *c = call_new(e, 1);
+    if (c == NULL) {
+        flight_complete(e, f, CAMEO_ENOMEM, NULL);
+        return CAMEO_OK; /* the waiter (if any) has its answer */
+    }
+    c->flights[0] = f;
+    c->n = 1;
+    call_start(e, c, kind);
+    return CAMEO_OK;
+}
+
+static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
+                    const char *version, uint64_t now)
+{
+    cameo_metrics_inc(&e->metrics->stale_served);
+    int err;
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, NULL, &err);
+    if (f == NULL)
+        return; /* one is running already */
+    cameo_metrics_inc(&e->metrics->refreshes);
+    fill_call_t *c = call_new(e, 1);
+    if (c == NULL) {
+        flight_complete(e, f, CAMEO_ENOMEM, NULL);
+        return;
+    }
+    c->flights[0] = f;
+    c->n = 1;
+    call_start(e, c, kind);
+}
+
+/* The read path of one key: tiers, then a flight. */
+static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
+                   const char *version, uint64_t now, cameo_read_t *r, cameo_entry_t **out)
+{
+    cameo_entry_t *hit = NULL;
+    int rc = tiers_get(e, key, key_len, now, &hit);
+    if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
+        if (hit->flags & CAMEO_ENTRY_NEGATIVE) {
+            cameo_entry_unref(hit);
+            return CAMEO_ENOTFOUND;
+        }
+        if (rc == CAMEO_ESTALE)
+            refresh(e, kind, key, key_len, id, version, now);
+        *out = hit;
+        return CAMEO_OK;
+    }
+    r->_batch = NULL;
+    r->entry = NULL;
+    rc = fill_one(e, kind, key, key_len, id, version, now, r);
+    return rc == CAMEO_OK ? CAMEO_EPENDING : rc;
+}
+
+int cameo_engine_get_profile(cameo_engine_t *e, const char *id, uint64_t now, cameo_read_t *r,
+                             cameo_entry_t **out)
+{
+    char key[CAMEO_KEY_MAX];
+    size_t key_len = cameo_key_profile(key, id);
+    return get_one(e, FILL_PROFILE, key, key_len, id, NULL, now, r, out);
+}
+
+int cameo_engine_get_blob(cameo_engine_t *e, const char *id, const char *version, uint64_t now,
+                          cameo_read_t *r, cameo_entry_t **out)
+{
+    char key[CAMEO_KEY_MAX];
+    size_t key_len = cameo_key_blob(key, id, version);
+    return get_one(e, FILL_BLOB, key, key_len, id, version, now, r, out);
+}
+
+int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t n, uint64_t now,
+                              cameo_entry_t **results, int *errs, cameo_read_t *r)
+{
+    char key[CAMEO_KEY_MAX];
+    size_t nmiss = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t key_len = cameo_key_profile(key, ids[i]);
+        cameo_entry_t *hit = NULL;
+        results[i] = NULL;
+        int rc = tiers_get(e, key, key_len, now, &hit);
+        if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
+            if (hit->flags & CAMEO_ENTRY_NEGATIVE) {
+                cameo_entry_unref(hit);
+                errs[i] = CAMEO_ENOTFOUND;
+                continue;
+            }
+            if (rc == CAMEO_ESTALE)
+                refresh(e, FILL_PROFILE, key, key_len, ids[i], NULL, now);
+            results[i] = hit;
+            errs[i] = CAMEO_OK;
+        } else {
+            errs[i] = CAMEO_EPENDING;
+            nmiss++;
+        }
+    }
+    if (nmiss == 0)
+        return CAMEO_OK;
+
+    batch_t *b = calloc(1, sizeof(*b) + nmiss * sizeof(cameo_read_t));
+    fill_call_t *c = call_new(e, nmiss);
+    if (b == NULL || c == NULL) {
+        free(b);
+        free(c);
+        for (size_t i = 0; i < n; i++) {
+            cameo_entry_unref(results[i]);
+            results[i] = NULL;
+        }
+        return CAMEO_ENOMEM;
+    }
+    b->r = r;
+    b->results = results;
+    b->errs = errs;
+    b->nwaiters = nmiss;
+    atomic_init(&b->pending, nmiss + 1); /* +1: held while the waiters are being set up */
+
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] != CAMEO_EPENDING)
+            continue;
+        cameo_read_t *w = &b->waiters[j++];
+        w->_batch = b;
+        w->_slot = i;
+        size_t key_len = cameo_key_profile(key, ids[i]);
+        int err;
+        flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, w, &err);
+        if (f != NULL)
+            c->flights[c->n++] = f;
+        else if (err != CAMEO_OK)
+            deliver(w, err, NULL);
+    }
+    if (c->n > 0) {
+        call_start(e, c, FILL_PROFILE); /* one origin call for every new flight */
+    } else {
+        free(c);
+    }
+    batch_release(b);
+    return CAMEO_EPENDING;
+}
+
+/* ---- writes and invalidation ---- */
+
+void cameo_engine_invalidate(cameo_engine_t *e, const char *id)
+{
+    char key[CAMEO_KEY_MAX];
+    size_t key_len = cameo_key_profile(key, id);
+    uint64_t hash = XXH3_64bits(key, key_len);
+    flight_shard_t *s = shard_of(e, hash);
+    pthread_mutex_lock(&s->lock);
+    flight_t *f = flight_find(s, hash, key, key_len);
+    if (f != NULL) {
+        flight_unlink(s, f);
+        f->detached = 1;
+    }
+    for (size_t t = 0; t < e->ntiers; t++)
+        e->tiers[t]->ops->remove(e->tiers[t], key, key_len);
+    pthread_mutex_unlock(&s->lock);
+}
+
+enum { WRITE_PUT_PROFILE, WRITE_DELETE_PROFILE, WRITE_PUT_AVATAR, WRITE_DELETE_AVATAR };
+
+static const cameo_op_t write_ops[] = {CAMEO_OP_PUT_PROFILE, CAMEO_OP_DELETE_PROFILE, CAMEO_OP_PUT_AVATAR,
+                                       CAMEO_OP_DELETE_AVATAR};
+
+static void write_task_run(cameo_task_t *t)
+{
+    cameo_write_t *w = (cameo_write_t *)((char *)t - offsetof(cameo_write_t, _task));
+    w->done(w);
+}
+
+/* Origin callback of every write: drop the user's entries everywhere, then
+ * answer on the writer's loop with the stored profile (not cached: two
+ * writes' callbacks may run in either order, so only a read fills). */
+static void on_write(void *arg, int err, const cameo_profile_rec_t *rec, int created)
+{
+    cameo_write_t *w = arg;
+    cameo_engine_t *e = w->_engine;
+    cameo_metrics_origin(e->metrics, write_ops[w->_op], err, clock_us() - w->_now);
+    if (err == CAMEO_OK)
+        cameo_engine_invalidate(e, w->_id);
+    w->err = err;
+    w->created = created;
+    w->entry = NULL;
+    if (err == CAMEO_OK && rec != NULL) {
+        cameo_ttl_t ttl = ttl_for(e, FILL_PROFILE, 0, 0);
+        if (cameo_resp_profile(rec, &ttl, &w->entry) != CAMEO_OK)
+            w->entry = NULL;
+    }
+    w->_task.run = write_task_run;
+    w->loop->post(w->loop, &w->_task);
+    call_end(e);
+}
+
+static void write_init(cameo_engine_t *e, cameo_write_t *w, const char *id, int op)
+{
+    w->_engine = e;
+    w->_op = op;
+    w->_now = clock_us(); /* for the origin latency metric only */
+    snprintf(w->_id, sizeof(w->_id), "%s", id);
+    call_begin(e);
+}
+
+static int write_started(cameo_engine_t *e, cameo_write_t *w, int rc)
+{
+    if (rc != CAMEO_OK) {
+        cameo_metrics_origin(e->metrics, write_ops[w->_op], rc, 0);
+        call_end(e);
+    }
+    return rc;
+}
+
+int cameo_engine_put_profile(cameo_engine_t *e, const char *id, const char *doc, size_t len,
+                             uint64_t now_wall, cameo_write_t *w)
+{
+    write_init(e, w, id, WRITE_PUT_PROFILE);
+    return write_started(e, w, e->origin->ops->put_profile(e->origin, id, doc, len, now_wall, on_write, w));
+}
+
+int cameo_engine_delete_profile(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w)
+{
+    write_init(e, w, id, WRITE_DELETE_PROFILE);
+    return write_started(e, w, e->origin->ops->delete_profile(e->origin, id, now_wall, on_write, w));
+}
+
+int cameo_engine_put_avatar(cameo_engine_t *e, const char *id, const cameo_blob_t *blob, uint64_t now_wall,
+                            cameo_write_t *w)
+{
+    write_init(e, w, id, WRITE_PUT_AVATAR);
+    return write_started(e, w, e->origin->ops->put_avatar(e->origin, id, blob, now_wall, on_write, w));
+}
+
+int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w)
+{
+    write_init(e, w, id, WRITE_DELETE_AVATAR);
+    return write_started(e, w, e->origin->ops->delete_avatar(e->origin, id, now_wall, on_write, w));
+}

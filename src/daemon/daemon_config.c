@@ -1,0 +1,244 @@
+/*
+ * daemon_config.c - flags, environment variables and defaults of
+ * `cameo serve`. See daemon_config.h.
+ */
+#include "daemon/daemon_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cameo/log.h"
+
+typedef enum { T_LISTEN, T_PATH, T_WORKERS, T_TOKEN, T_SIZE, T_LEVEL, T_DURATION } opt_type_t;
+
+typedef struct opt {
+    const char *flag, *env, *def, *help;
+    opt_type_t type;
+    size_t offset;
+} opt_t;
+
+#define OFF(f) offsetof(cameo_config_t, f)
+
+static const opt_t opts[] = {
+    {"--listen", "CAMEO_LISTEN", "127.0.0.1:8080", "address and port to serve on ([::1]:8080 for IPv6)",
+     T_LISTEN, 0},
+    {"--data", "CAMEO_DATA", "./cameo-data", "directory of the embedded store and the admin token", T_PATH,
+     OFF(data_dir)},
+    {"--workers", "CAMEO_WORKERS", NULL, "event-loop threads (default: number of cores)", T_WORKERS,
+     OFF(workers)},
+    {"--admin-token", "CAMEO_ADMIN_TOKEN", NULL,
+     "Bearer token of admin requests (default: generated, kept in DATA)", T_TOKEN, OFF(admin_token)},
+    {"--mem-limit", "CAMEO_MEM_LIMIT", "256MiB", "bytes of the memory tier, counting keys and metadata",
+     T_SIZE, OFF(mem_limit)},
+    {"--log-level", "CAMEO_LOG_LEVEL", "info", "debug (with access log), info, warn or error", T_LEVEL,
+     OFF(log_level)},
+    {"--max-avatar-size", "CAMEO_MAX_AVATAR_SIZE", "5MiB", "largest avatar upload", T_SIZE,
+     OFF(max_avatar_size)},
+    {"--ttl", "CAMEO_TTL", "5m", "how long a cached profile is fresh", T_DURATION, OFF(ttl_ms)},
+    {"--grace", "CAMEO_GRACE", "1m", "after the TTL, served stale while one refresh runs", T_DURATION,
+     OFF(grace_ms)},
+    {"--negative-ttl", "CAMEO_NEGATIVE_TTL", "10s", "how long \"no such user\" is cached", T_DURATION,
+     OFF(negative_ttl_ms)},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+int cameo_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    static const struct {
+        const char *suffix;
+        unsigned long long mul;
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1024},
+                 {"kb", 1024},
+                 {"kib", 1024},
+                 {"m", 1024 * 1024},
+                 {"mb", 1024 * 1024},
+                 {"mib", 1024 * 1024},
+                 {"g", 1024ull * 1024 * 1024},
+                 {"gb", 1024ull * 1024 * 1024},
+                 {"gib", 1024ull * 1024 * 1024}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            if (v > SIZE_MAX / units[i].mul)
+                return -1;
+            *out = (size_t)(v * units[i].mul);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cameo_parse_duration(const char *s, uint64_t *out_ms)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    static const struct {
+        const char *suffix;
+        unsigned long long mul;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / units[i].mul)
+                return -1;
+            *out_ms = v * units[i].mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Applies value to option o. Returns 0, or -1 with errbuf set. */
+static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const char *source, char *errbuf,
+                 size_t errlen)
+{
+    char *field = (char *)cfg + o->offset;
+    switch (o->type) {
+    case T_LISTEN: {
+        /* HOST:PORT, or [V6]:PORT */
+        const char *colon = strrchr(value, ':');
+        const char *host = value;
+        size_t hlen = colon ? (size_t)(colon - value) : 0;
+        if (hlen >= 2 && value[0] == '[' && value[hlen - 1] == ']')
+            host++, hlen -= 2;
+        char *end;
+        unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+        if (colon == NULL || hlen == 0 || hlen >= sizeof(cfg->host) || *(colon + 1) == '\0' || *end != '\0' ||
+            port == 0 || port > 65535) {
+            snprintf(errbuf, errlen, "%s: expected HOST:PORT (e.g. 127.0.0.1:8080), got '%s'", source, value);
+            return -1;
+        }
+        memcpy(cfg->host, host, hlen);
+        cfg->host[hlen] = '\0';
+        cfg->port = (unsigned)port;
+        return 0;
+    }
+    case T_PATH:
+        if (value[0] == '\0' || strlen(value) >= sizeof(cfg->data_dir)) {
+            snprintf(errbuf, errlen, "%s: expected a directory path, got '%s'", source, value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    case T_WORKERS: {
+        char *end;
+        unsigned long n = strtoul(value, &end, 10);
+        if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 || n > 256) {
+            snprintf(errbuf, errlen, "%s: expected a number of threads from 1 to 256, got '%s'", source,
+                     value);
+            return -1;
+        }
+        *(unsigned *)(void *)field = (unsigned)n;
+        return 0;
+    }
+    case T_TOKEN: {
+        size_t len = strlen(value);
+        int printable = 1;
+        for (size_t i = 0; i < len; i++)
+            printable &= value[i] > ' ' && value[i] < 127;
+        if (len < 16 || len >= sizeof(cfg->admin_token) || !printable) {
+            snprintf(errbuf, errlen, "%s: expected 16 to 255 printable characters without spaces", source);
+            return -1; /* never echo a token */
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    case T_SIZE: {
+        size_t v;
+        if (cameo_parse_size(value, &v) != 0 || v == 0) {
+            snprintf(errbuf, errlen, "%s: expected a size such as 256MiB, 64KiB or 1048576, got '%s'", source,
+                     value);
+            return -1;
+        }
+        *(size_t *)(void *)field = v;
+        return 0;
+    }
+    case T_LEVEL: {
+        int level = cameo_log_parse_level(value);
+        if (level < 0) {
+            snprintf(errbuf, errlen, "%s: expected debug, info, warn or error, got '%s'", source, value);
+            return -1;
+        }
+        *(int *)(void *)field = level;
+        return 0;
+    }
+    case T_DURATION: {
+        uint64_t v;
+        if (cameo_parse_duration(value, &v) != 0) {
+            snprintf(errbuf, errlen, "%s: expected a duration such as 250ms, 10s, 5m, 1h or 7d, got '%s'",
+                     source, value);
+            return -1;
+        }
+        *(uint64_t *)(void *)field = v;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = cores > 0 && cores <= 256 ? (unsigned)cores : 1;
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].def != NULL && apply(cfg, &opts[i], opts[i].def, opts[i].flag, errbuf, errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v != NULL && v[0] != '\0' && apply(cfg, &opts[i], v, opts[i].env, errbuf, errlen) != 0)
+            return -1;
+    }
+    for (int a = 0; a < argc; a++) {
+        const char *arg = argv[a];
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const opt_t *o = NULL;
+        for (size_t i = 0; i < NOPTS && o == NULL; i++)
+            if (strlen(opts[i].flag) == name_len && strncmp(opts[i].flag, arg, name_len) == 0)
+                o = &opts[i];
+        if (o == NULL) {
+            snprintf(errbuf, errlen, "%.*s: unknown flag (see cameo --help)",
+                     (int)(name_len > 64 ? 64 : name_len), arg);
+            return -1;
+        }
+        const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (value == NULL) {
+            snprintf(errbuf, errlen, "%s: missing value", o->flag);
+            return -1;
+        }
+        if (apply(cfg, o, value, o->flag, errbuf, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void cameo_config_usage(void)
+{
+    printf("cameo - a cache for profile pictures and user profiles\n\n"
+           "usage:\n"
+           "  cameo serve [flags]   serve the HTTP API (see docs/api.md)\n"
+           "  cameo version         print the version\n"
+           "  cameo --help          print this help\n\n"
+           "flags of serve (each also as an environment variable; flags win):\n");
+    for (size_t i = 0; i < NOPTS; i++)
+        printf("  %-18s %-22s %s%s%s%s\n", opts[i].flag, opts[i].env, opts[i].help, opts[i].def ? " [" : "",
+               opts[i].def ? opts[i].def : "", opts[i].def ? "]" : "");
+}

@@ -1,0 +1,37 @@
+/*
+ * daemon_config.h - the command line and environment of `cameo serve`:
+ * every setting, its flag, its CAMEO_* variable and its default, in one
+ * table. Flags override the environment, which overrides the defaults.
+ */
+#ifndef CAMEO_DAEMON_CONFIG_H
+#define CAMEO_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cameo_config {
+    char host[64];
+    unsigned port;
+    char data_dir[4096];
+    unsigned workers;
+    char admin_token[256]; /* "" until given or loaded */
+    size_t mem_limit;
+    int log_level;
+    size_t max_avatar_size;
+    uint64_t ttl_ms, grace_ms, negative_ttl_ms;
+} cameo_config_t;
+
+/* Parses the arguments of `serve` (argv[0] is the first flag) over the
+ * environment. Returns 0, or -1 with a one-line message naming the flag in
+ * errbuf (the caller prints it and exits 2). */
+int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf, size_t errlen);
+
+/* Prints the flags, their variables and defaults. */
+void cameo_config_usage(void);
+
+/* Parsers shared with tests: sizes ("256MiB", "64K", "1048576") and
+ * durations ("10s", "250ms", "5m", "1h", "7d"). Return 0 or -1. */
+int cameo_parse_size(const char *s, size_t *out);
+int cameo_parse_duration(const char *s, uint64_t *out_ms);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * daemon_main.c - the `cameo` command: parses the command line, assembles
+ * the process (embedded store, memory tier, engine, HTTP server), and runs
+ * until SIGTERM or SIGINT, then drains in-flight requests and exits 0.
+ *
+ * Start-up order: origin, tier, metrics, engine, server. Shutdown runs it
+ * backwards: the server stops and drains (at most 4 s), the engine waits for
+ * origin calls still in flight, then everything is freed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cameo/engine.h"
+#include "cameo/log.h"
+#include "cameo/origin.h"
+#include "cameo/server.h"
+#include "cameo/tier.h"
+#include "daemon/daemon_config.h"
+
+#define DRAIN_MS 4000 /* of the 5 s a supervisor typically allows after SIGTERM */
+
+/* Loads DATA/admin-token, or makes one (32 random bytes, hex) and stores it
+ * with mode 0600. Returns 1 when it was generated now, 0 when loaded, -1 on
+ * error (message printed). */
+static int load_or_make_token(cameo_config_t *cfg)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/admin-token", cfg->data_dir);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        char buf[256] = {0};
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+            buf[--n] = '\0';
+        if (n < 16) {
+            fprintf(stderr,
+                    "cameo: %s: the stored admin token is too short; remove the file to make a new one\n",
+                    path);
+            return -1;
+        }
+        memcpy(cfg->admin_token, buf, n + 1);
+        return 0;
+    }
+    unsigned char rnd[32];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        fprintf(stderr, "cameo: cannot read random bytes for the admin token: %s\n", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        sprintf(cfg->admin_token + 2 * i, "%02x", rnd[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "cameo: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(cfg->admin_token);
+    int ok = write(fd, cfg->admin_token, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    close(fd);
+    if (!ok) {
+        fprintf(stderr, "cameo: cannot write %s\n", path);
+        unlink(path);
+        return -1;
+    }
+    return 1;
+}
+
+static int serve(int argc, char **argv)
+{
+    cameo_config_t cfg;
+    char err[512];
+    if (cameo_config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cameo: %s\n", err);
+        return 2;
+    }
+    cameo_log_set_level((cameo_log_level_t)cfg.log_level);
+
+    if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cameo: --data: cannot create %s: %s\n", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    int generated = 0;
+    if (cfg.admin_token[0] == '\0' && (generated = load_or_make_token(&cfg)) < 0)
+        return 1;
+
+    /* Signals are taken by sigwait() below; threads inherit the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    cameo_origin_t *origin = NULL;
+    cameo_tier_t *mem = NULL;
+    cameo_metrics_t *metrics = NULL;
+    cameo_engine_t *engine = NULL;
+    cameo_server_t *server = NULL;
+
+    cameo_local_config_t lcfg = {.dir = cfg.data_dir};
+    if (cameo_origin_local_open(&lcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
+        fprintf(stderr, "cameo: --data: %s\n", err);
+        goto out;
+    }
+    cameo_cache_config_t ccfg = {.capacity = cfg.mem_limit};
+    if (cameo_tier_mem_create(&ccfg, &mem) != CAMEO_OK) {
+        fprintf(stderr, "cameo: --mem-limit: cannot create a memory tier of %zu bytes\n", cfg.mem_limit);
+        goto out;
+    }
+    metrics = cameo_metrics_create(cfg.workers, cameo_now_ms());
+    cameo_engine_config_t ecfg = {
+        .ttl_ms = cfg.ttl_ms, .grace_ms = cfg.grace_ms, .negative_ttl_ms = cfg.negative_ttl_ms};
+    if (metrics == NULL || cameo_engine_create(&ecfg, &mem, 1, origin, metrics, &engine) != CAMEO_OK) {
+        fprintf(stderr, "cameo: out of memory\n");
+        goto out;
+    }
+    cameo_server_config_t scfg = {
+        .host = cfg.host,
+        .port = cfg.port,
+        .workers = cfg.workers,
+        .admin_token = cfg.admin_token,
+        .max_avatar_size = cfg.max_avatar_size,
+        .max_profile_size = 64 * 1024,
+        .max_batch_body = 256 * 1024,
+        .engine = engine,
+        .metrics = metrics,
+    };
+    if (cameo_server_start(&scfg, &server, err, sizeof(err)) != CAMEO_OK) {
+        fprintf(stderr, "cameo: --listen: %s\n", err);
+        goto out;
+    }
+
+    const char *bracket = strchr(cfg.host, ':') ? "[" : "";
+    const char *unbracket = bracket[0] ? "]" : "";
+    cameo_log(CAMEO_LOG_INFO, "listening",
+              "url=http://%s%s%s:%u/ workers=%u data=%s mem_limit=%zu version=%s", bracket, cfg.host,
+              unbracket, cfg.port, cfg.workers, cfg.data_dir, cfg.mem_limit, CAMEO_VERSION);
+    printf("cameo %s serving http://%s%s%s:%u/\n", CAMEO_VERSION, bracket, cfg.host, unbracket, cfg.port);
+    if (generated)
+        printf("admin token (generated, stored in %s/admin-token): %s\n", cfg.data_dir, cfg.admin_token);
+    else
+        printf("admin token: as given, or in %s/admin-token\n", cfg.data_dir);
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    cameo_log(CAMEO_LOG_INFO, "shutdown", "signal=%s drain_ms=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+              DRAIN_MS);
+    cameo_server_shutdown(server, DRAIN_MS);
+    rc = 0;
+out:
+    cameo_engine_destroy(engine);
+    cameo_server_free(server);
+    if (origin != NULL)
+        origin->ops->destroy(origin);
+    if (mem != NULL)
+        mem->ops->destroy(mem);
+    cameo_metrics_destroy(metrics);
+    if (rc == 0)
+        cameo_log(CAMEO_LOG_INFO, "stopped", NULL);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        cameo_config_usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("cameo %s\n", CAMEO_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return serve(argc - 2, argv + 2);
+    fprintf(stderr, "cameo: %s: unknown command (try cameo --help)\n", argv[1]);
+    return 2;
+}

@@ -104,6 +104,14 @@ void cameo_cache_destroy(cameo_cache_t *c);
 int cameo_cache_lookup(cameo_cache_t *c, const void *key, size_t key_len, uint64_t now, cameo_entry_t **out);
 
 /*
+ * Like cameo_cache_lookup() for fresh entries only, but counts nothing and
+ * leaves the eviction state alone: for the engine's second look under its
+ * flight lock, which must not skew hit ratios. CAMEO_OK with a reference in
+ * *out, or CAMEO_ENOTFOUND.
+ */
+int cameo_cache_peek(cameo_cache_t *c, const void *key, size_t key_len, uint64_t now, cameo_entry_t **out);
+
+/*
  * Inserts e, replacing any entry with the same key, and evicts until the
  * shard is back within its byte budget. The cache takes its own reference;
  * the caller keeps its reference. Returns CAMEO_OK, or CAMEO_ETOOBIG when the

@@ -29,6 +29,12 @@ typedef struct cameo_tier_ops {
      * grace) with a new reference in *out, or CAMEO_ENOTFOUND. */
     int (*get)(cameo_tier_t *t, const void *key, size_t key_len, uint64_t now, cameo_entry_t **out);
 
+    /* Optional, for in-process tiers: like get() for fresh entries, but
+     * counts nothing. The engine uses it to look again under its flight lock,
+     * which closes the gap between a miss and joining a fill that has just
+     * finished. NULL: no second look. */
+    int (*peek)(cameo_tier_t *t, const void *key, size_t key_len, uint64_t now, cameo_entry_t **out);
+
     /* Stores e (the tier takes what it needs: a reference or a copy).
      * CAMEO_ETOOBIG when the tier will not hold an entry that large. */
     int (*put)(cameo_tier_t *t, cameo_entry_t *e, uint64_t now);

@@ -682,6 +682,24 @@ int cameo_cache_lookup(cameo_cache_t *c, const void *key, size_t key_len, uint64
     return rc;
 }
 
+int cameo_cache_peek(cameo_cache_t *c, const void *key, size_t key_len, uint64_t now, cameo_entry_t **out)
+{
+    assert(c != NULL && out != NULL && (key != NULL || key_len == 0));
+    uint64_t h = key_hash(key, key_len);
+    struct shard *s = shard_of(c, h);
+    int rc = CAMEO_ENOTFOUND;
+    *out = NULL;
+    shard_lock(s);
+    cameo_entry_t **link = chain_find(s, h, key, key_len);
+    if (link != NULL && now < (*link)->expires_at) {
+        cameo_entry_ref(*link);
+        *out = *link;
+        rc = CAMEO_OK;
+    }
+    shard_unlock(s);
+    return rc;
+}
+
 int cameo_cache_insert(cameo_cache_t *c, cameo_entry_t *e, uint64_t now)
 {
     size_t charge;

@@ -438,15 +438,19 @@ static void call_start(cameo_engine_t *e, fill_call_t *c, fill_kind_t kind)
 /*
  * Joins the flight for key, or starts one. w (may be NULL for a background
  * refresh) becomes a waiter. Returns the new flight when the caller must
- * start its origin call, NULL when it joined one (or had nothing to do).
- * *err is CAMEO_ENOMEM when a flight could not be made.
+ * start its origin call, NULL when it joined one, or when a fill finished
+ * since the caller's miss: then *hit holds that fresh entry (a reference)
+ * and w is not queued. *err is CAMEO_ENOMEM when a flight could not be made.
  */
 static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len,
-                             const char *id, const char *version, uint64_t now, cameo_read_t *w, int *err)
+                             const char *id, const char *version, uint64_t now, cameo_read_t *w,
+                             cameo_entry_t **hit, int *err)
 {
     uint64_t hash = XXH3_64bits(key, key_len);
     flight_shard_t *s = shard_of(e, hash);
+    cameo_tier_t *first = e->tiers[0];
     *err = CAMEO_OK;
+    *hit = NULL;
     pthread_mutex_lock(&s->lock);
     flight_t *f = flight_find(s, hash, key, key_len);
     if (f != NULL) {
@@ -455,6 +459,14 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
             f->waiters = w;
             cameo_metrics_inc(&e->metrics->coalesced);
         }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+    }
+    /* A fill stores its entry before it leaves the table, both under this
+     * lock: a second look here sees any fill that ended after our miss. */
+    if (w != NULL && first->ops->peek != NULL &&
+        first->ops->peek(first, key, key_len, now, hit) == CAMEO_OK) {
+        cameo_metrics_inc(&e->metrics->coalesced);
         pthread_mutex_unlock(&s->lock);
         return NULL;
     }
@@ -480,7 +492,13 @@ static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
                     const char *version, uint64_t now, cameo_read_t *w)
 {
     int err;
-    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w, &err);
+    cameo_entry_t *hit;
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w, &hit, &err);
+    if (hit != NULL) {
+        deliver(w, CAMEO_OK, hit);
+        cameo_entry_unref(hit);
+        return CAMEO_OK;
+    }
     if (f == NULL)
         return err;
     fill_call_t *c = call_new(e, 1);
@@ -499,7 +517,8 @@ static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
 {
     cameo_metrics_inc(&e->metrics->stale_served);
     int err;
-    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, NULL, &err);
+    cameo_entry_t *hit;
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, NULL, &hit, &err);
     if (f == NULL)
         return; /* one is running already */
     cameo_metrics_inc(&e->metrics->refreshes);
@@ -605,11 +624,13 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
         w->_slot = i;
         size_t key_len = cameo_key_profile(key, ids[i]);
         int err;
-        flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, w, &err);
+        cameo_entry_t *hit;
+        flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, w, &hit, &err);
         if (f != NULL)
             c->flights[c->n++] = f;
-        else if (err != CAMEO_OK)
-            deliver(w, err, NULL);
+        else if (hit != NULL || err != CAMEO_OK)
+            deliver(w, err, hit);
+        cameo_entry_unref(hit);
     }
     if (c->n > 0) {
         call_start(e, c, FILL_PROFILE); /* one origin call for every new flight */

@@ -18,6 +18,11 @@ static int mem_get(cameo_tier_t *t, const void *key, size_t key_len, uint64_t no
     return cameo_cache_lookup(((tier_mem_t *)t)->cache, key, key_len, now, out);
 }
 
+static int mem_peek(cameo_tier_t *t, const void *key, size_t key_len, uint64_t now, cameo_entry_t **out)
+{
+    return cameo_cache_peek(((tier_mem_t *)t)->cache, key, key_len, now, out);
+}
+
 static int mem_put(cameo_tier_t *t, cameo_entry_t *e, uint64_t now)
 {
     return cameo_cache_insert(((tier_mem_t *)t)->cache, e, now);
@@ -59,6 +64,7 @@ static void mem_destroy(cameo_tier_t *t)
 static const cameo_tier_ops_t mem_ops = {
     .name = "memory",
     .get = mem_get,
+    .peek = mem_peek,
     .put = mem_put,
     .remove = mem_remove,
     .stats = mem_stats,

@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# load.sh - cameo against nginx on the same bytes: a 4 KiB PNG avatar and a
+# ~300-byte profile JSON, both answered from memory by cameo
+# (GET /v1/avatars/{id}/{V}, GET /v1/users/{id}) and served as static files by
+# nginx at the same URLs, with sendfile on (production-like) and off.
+#
+# Method (as in /work/shared/notes/http-stack.md): server pinned to CPU 1
+# (cameo --workers 1; nginx 1 worker process), wrk -t1 -c64 --latency pinned
+# to CPU 0, runs interleaved round by round, medians. CPU per request = the
+# server's utime+stime (all its threads; nginx master + worker) over the run,
+# from /proc/PID/stat, divided by the requests wrk completed. That leaves out
+# the softirq time of loopback TCP that the kernel charges to no process, so
+# "CPU1 µs/req" also gives all of CPU 1's busy time (any process, softirq
+# included) per request. The order of the servers rotates from round to round.
+#
+# usage: bench/load.sh
+#   DURATION  seconds per measured run (default 4)
+#   ROUNDS    interleaved rounds (default 5)
+#   WARMUP    seconds of warm-up per target before round 1 (default 2)
+#   CONNS     wrk connections (default 64)
+# Runtime with the defaults: about 2 minutes. Prints markdown tables.
+set -euo pipefail
+
+DURATION=${DURATION:-4}
+ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-64}
+TOKEN="bench-admin-token-0123456789"
+SERVER_CPU=1
+CLIENT_CPU=0
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cameo_bin=$root/build/cameo
+
+die() {
+    echo "load.sh: $*" >&2
+    exit 1
+}
+
+# need CMD PACKAGE: installs PACKAGE from Debian when CMD is missing.
+need() {
+    if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
+        return
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get install -y "$2"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo apt-get install -y "$2"
+    else
+        die "$1 is missing and cannot be installed (not root, no sudo)"
+    fi
+}
+
+need wrk wrk
+need nginx nginx-light
+need curl curl
+need taskset util-linux
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+if [ ! -x "$cameo_bin" ]; then
+    (cd "$root" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCAMEO_SANITIZE=OFF && cmake --build build -j2)
+fi
+
+tmp=$(mktemp -d /tmp/cameo-load.XXXXXX)
+cameo_pid=
+nginx_pids=()
+cleanup() {
+    if [ -n "$cameo_pid" ]; then
+        kill "$cameo_pid" 2>/dev/null || true
+        wait "$cameo_pid" 2>/dev/null || true
+    fi
+    for p in "${nginx_pids[@]}"; do
+        kill -QUIT "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port: prints a TCP port nobody listens on at the moment.
+free_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 40000))
+        if [ -z "$(ss -Hltn "sport = :$p")" ]; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+# wait_up URL: waits up to 10 s for URL to answer.
+wait_up() {
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "$1" && return
+        sleep 0.1
+    done
+    die "$1 did not come up"
+}
+
+# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
+cpu_ticks() {
+    local total=0 p t
+    for p in "$@"; do
+        # Fields after "(comm) ": state is 1, utime 12, stime 13.
+        t=$(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')
+        total=$((total + t))
+    done
+    echo "$total"
+}
+
+# cpu1_busy_ticks: CPU SERVER_CPU's non-idle time, in clock ticks.
+cpu1_busy_ticks() {
+    awk -v cpu="cpu$SERVER_CPU" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# ---- cameo, seeded ----
+cameo_port=$(free_port)
+mkdir -p "$tmp/cameo-data"
+taskset -c "$SERVER_CPU" "$cameo_bin" serve --listen "127.0.0.1:$cameo_port" --data "$tmp/cameo-data" \
+    --workers 1 --admin-token "$TOKEN" --log-level warn >"$tmp/cameo.log" 2>&1 &
+cameo_pid=$!
+cameo=http://127.0.0.1:$cameo_port
+wait_up "$cameo/healthz"
+
+user=u1042
+# A profile as an application would store it; cameo adds "id" and "avatar".
+profile_in='{"name":"Ada Lovelace","handle":"ada","email":"ada@example.org","locale":"en-GB","timezone":"Europe/London","bio":"Mathematician and writer; first published algorithm for a computing engine.","followers":18231,"verified":true}'
+curl -sf -X PUT -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data "$profile_in" "$cameo/v1/users/$user" >/dev/null || die "PUT profile failed"
+# 4096 bytes: the PNG magic, then padding.
+{
+    printf '\x89PNG\r\n\x1a\n'
+    head -c 4088 /dev/zero | tr '\0' 'A'
+} >"$tmp/avatar.png"
+put=$(curl -sf -X PUT -H "Authorization: Bearer $TOKEN" --data-binary "@$tmp/avatar.png" \
+    "$cameo/v1/users/$user/avatar") || die "PUT avatar failed"
+version=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' <<<"$put")
+[ -n "$version" ] || die "no version in $put"
+avatar_path=/v1/avatars/$user/$version
+profile_path=/v1/users/$user
+
+# ---- nginx: the same bytes at the same paths ----
+www=$tmp/www
+mkdir -p "$www/v1/avatars/$user" "$www/v1/users"
+cp "$tmp/avatar.png" "$www$avatar_path"
+curl -sf -o "$www$profile_path" "$cameo$profile_path" || die "GET profile failed"
+chmod -R a+rX "$tmp" # nginx's worker runs as an unprivileged user
+
+# nginx_conf SENDFILE PORT PREFIX: a production-like static config, 1 worker.
+nginx_conf() {
+    local nopush=on
+    [ "$1" = on ] || nopush=off
+    cat <<EOF
+worker_processes 1;
+pid $3/nginx.pid;
+error_log $3/error.log warn;
+events {
+    worker_connections 1024;
+}
+http {
+    sendfile $1;
+    tcp_nopush $nopush;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    access_log off;
+    open_file_cache max=1000 inactive=60s;
+    server_tokens off;
+    client_body_temp_path $3/body;
+    proxy_temp_path $3/proxy;
+    fastcgi_temp_path $3/fastcgi;
+    uwsgi_temp_path $3/uwsgi;
+    scgi_temp_path $3/scgi;
+    server {
+        listen 127.0.0.1:$2;
+        root $www;
+        location /v1/avatars/ {
+            default_type image/png;
+            add_header Cache-Control "public, max-age=31536000, immutable";
+        }
+        location /v1/users/ {
+            default_type application/json;
+            add_header Cache-Control "no-cache";
+        }
+    }
+}
+EOF
+}
+
+declare -A port
+for sf in on off; do
+    prefix=$tmp/nginx-sendfile-$sf
+    mkdir -p "$prefix"
+    port[$sf]=$(free_port)
+    nginx_conf "$sf" "${port[$sf]}" "$prefix" >"$prefix/nginx.conf"
+    taskset -c "$SERVER_CPU" "$nginx_bin" -c "$prefix/nginx.conf" -p "$prefix" -g 'daemon off;' \
+        >"$prefix/stdout.log" 2>&1 &
+    nginx_pids+=("$!")
+    wait_up "http://127.0.0.1:${port[$sf]}/"
+done
+nginx_on=http://127.0.0.1:${port[on]}
+nginx_off=http://127.0.0.1:${port[off]}
+
+# server_pids NAME: the processes whose CPU counts for a target's server.
+server_pids() {
+    case $1 in
+    cameo) echo "$cameo_pid" ;;
+    nginx-sendfile-on) echo "${nginx_pids[0]}" "$(pgrep -P "${nginx_pids[0]}" | tr '\n' ' ')" ;;
+    nginx-sendfile-off) echo "${nginx_pids[1]}" "$(pgrep -P "${nginx_pids[1]}" | tr '\n' ' ')" ;;
+    esac
+}
+base_of() {
+    case $1 in
+    cameo) echo "$cameo" ;;
+    nginx-sendfile-on) echo "$nginx_on" ;;
+    nginx-sendfile-off) echo "$nginx_off" ;;
+    esac
+}
+
+# ---- the responses are right ----
+# check URL FILE: status 200 and a body equal to FILE.
+check() {
+    local status
+    status=$(curl -s -o "$tmp/got" -w '%{http_code}' "$1")
+    [ "$status" = 200 ] || die "$1 answered $status"
+    cmp -s "$tmp/got" "$2" || die "$1 did not answer the bytes of $2"
+}
+for server in cameo nginx-sendfile-on nginx-sendfile-off; do
+    b=$(base_of "$server")
+    check "$b$avatar_path" "$tmp/avatar.png"
+    check "$b$profile_path" "$www$profile_path"
+done
+avatar_bytes=$(wc -c <"$tmp/avatar.png")
+profile_bytes=$(wc -c <"$www$profile_path")
+echo "# responses checked: avatar $avatar_bytes bytes, profile $profile_bytes bytes, identical from all servers"
+for server in cameo nginx-sendfile-on; do
+    b=$(base_of "$server")
+    echo "# $server response head of $avatar_path:"
+    curl -s -D - -o /dev/null "$b$avatar_path" | tr -d '\r' | sed 's/^/#   /'
+done
+
+# ---- measure ----
+hz=$(getconf CLK_TCK)
+cmdline="DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP CONNS=$CONNS bench/load.sh"
+wrk_cmd="taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency URL"
+echo "# command: $cmdline"
+echo "# each run: $wrk_cmd; servers pinned with taskset -c $SERVER_CPU"
+echo "# $(uname -sr), $(nproc) CPUs (client and server share them), $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), $(date -u +%Y-%m-%dT%H:%MZ)"
+
+# run NAME PATH SECONDS: one wrk run; prints
+# "rps p99_ms requests server_ticks cpu1_ticks".
+run() {
+    local url pids t0 t1 b0 b1 out rps p99 reqs
+    url=$(base_of "$1")$2
+    read -r -a pids <<<"$(server_pids "$1")"
+    t0=$(cpu_ticks "${pids[@]}")
+    b0=$(cpu1_busy_ticks)
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$3"s --latency "$url")
+    t1=$(cpu_ticks "${pids[@]}")
+    b1=$(cpu1_busy_ticks)
+    if grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$out"; then
+        echo "$out" >&2
+        die "errors in the run of $1 $2"
+    fi
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    reqs=$(awk '/ requests in / { print $1 }' <<<"$out")
+    p99=$(awk '$1 == "99%" {
+        v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
+        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : -1
+        printf "%.3f", v * f }' <<<"$out")
+    echo "$rps $p99 $reqs $((t1 - t0)) $((b1 - b0))"
+}
+
+targets=(cameo nginx-sendfile-on nginx-sendfile-off)
+objects=(avatar profile)
+path_of() { if [ "$1" = avatar ]; then echo "$avatar_path"; else echo "$profile_path"; fi; }
+
+for obj in "${objects[@]}"; do
+    for t in "${targets[@]}"; do
+        run "$t" "$(path_of "$obj")" "$WARMUP" >/dev/null
+    done
+done
+
+results=$tmp/results
+: >"$results"
+echo
+echo "| round | object | server | rps | p99 ms | requests | server CPU s | µs CPU/req | req per CPU-s | CPU1 µs/req |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for round in $(seq 1 "$ROUNDS"); do
+    for obj in "${objects[@]}"; do
+        for i in "${!targets[@]}"; do
+            t=${targets[$(((i + round - 1) % ${#targets[@]}))]}
+            read -r rps p99 reqs ticks busy <<<"$(run "$t" "$(path_of "$obj")" "$DURATION")"
+            echo "$obj $t $rps $p99 $reqs $ticks $busy" >>"$results"
+            awk -v r="$round" -v o="$obj" -v t="$t" -v rps="$rps" -v p99="$p99" -v n="$reqs" \
+                -v k="$ticks" -v b="$busy" -v hz="$hz" 'BEGIN {
+                cpu = k / hz
+                printf "| %d | %s | %s | %.0f | %.2f | %d | %.2f | %.2f | %.0f | %.2f |\n",
+                    r, o, t, rps, p99, n, cpu, cpu * 1e6 / n, n / cpu, b / hz * 1e6 / n }'
+        done
+    done
+done
+
+# Medians per object and server, then the ratios cameo / nginx.
+echo
+awk -v hz="$hz" '
+function median(list,    a, n, i, j, v) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { # insertion sort, numeric (mawk has no asort)
+        v = a[i] + 0
+        for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]
+        a[j + 1] = v
+    }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+    key = $1 " " $2
+    if (!(key in rps)) order[++nk] = key
+    rps[key] = rps[key] " " $3
+    p99[key] = p99[key] " " $4
+    us[key] = us[key] " " ($6 / hz) * 1e6 / $5
+    all[key] = all[key] " " ($7 / hz) * 1e6 / $5
+}
+END {
+    print "| object | server | median rps | median p99 ms | median µs CPU/req | req per CPU-s | median CPU1 µs/req |"
+    print "|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nk; i++) {
+        k = order[i]; split(k, ks, " ")
+        R[k] = median(rps[k]); P[k] = median(p99[k]); U[k] = median(us[k]); A[k] = median(all[k])
+        printf "| %s | %s | %.0f | %.2f | %.2f | %.0f | %.2f |\n", ks[1], ks[2], R[k], P[k], U[k], 1e6 / U[k], A[k]
+    }
+    print ""
+    print "| object | cameo vs | rps ratio | req per CPU-s ratio (target >= 1.15) | p99 ratio (target <= 1) | target | CPU1 ratio |"
+    print "|---|---|---|---|---|---|---|"
+    split("avatar profile", objs, " ")
+    split("nginx-sendfile-on nginx-sendfile-off", ngx, " ")
+    for (o = 1; o <= 2; o++)
+        for (g = 1; g <= 2; g++) {
+            c = objs[o] " cameo"; n = objs[o] " " ngx[g]
+            eff = U[n] / U[c]; lat = P[c] / P[n]
+            printf "| %s | %s | %.2f | %.2f | %.2f | %s | %.2f |\n", objs[o], ngx[g], R[c] / R[n], eff, lat,
+                (eff >= 1.15 && lat <= 1) ? "met" : "not met", A[n] / A[c]
+        }
+    print ""
+    print "Ratios are cameo / nginx of the medians; req per CPU-s and CPU1 ratios are nginx µs/req over cameo µs/req."
+}' "$results"

@@ -1,0 +1,38 @@
+# The two commands of the README, and a few conveniences. CMake does the
+# building; this file only names the steps.
+#   make run    install what is missing, build (Release), serve on 127.0.0.1:8080
+#   make test   install what tests need, build with ASan+UBSan, run every test
+
+LISTEN ?= 127.0.0.1:8080
+DATA   ?= ./cameo-data
+JOBS   ?= $(shell nproc)
+
+.PHONY: run build test build-asan bench format clean
+
+run: build
+	./build/cameo serve --listen $(LISTEN) --data $(DATA)
+
+build:
+	scripts/install-deps.sh build
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCAMEO_SANITIZE=OFF
+	cmake --build build -j $(JOBS)
+
+build-asan:
+	scripts/install-deps.sh test
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+
+test: build-asan
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	scripts/install-deps.sh bench
+	bench/hitratio.sh
+	bench/load.sh
+	bench/batch.sh
+
+format:
+	clang-format -i $$(find include src tests/unit bench -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cameo needs, and only those that are
+# missing. Usage: scripts/install-deps.sh [build|test]
+#   build: compiler, CMake and the libraries cameo links (make run)
+#   test:  build, plus the test framework and tools (make test)
+# Runs apt-get as root, or through sudo when not root.
+set -euo pipefail
+
+mode=${1:-build}
+build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev
+  libxxhash-dev zlib1g-dev)
+test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang)
+bench_pkgs=(wrk nginx-light)
+
+case "$mode" in
+build) want=("${build_pkgs[@]}") ;;
+test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*)
+  echo "usage: $0 [build|test|bench]" >&2
+  exit 2
+  ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "install-deps: missing packages (${missing[*]}) and not root; install them or run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -7,7 +7,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA   ?= ./cameo-data
 JOBS   ?= $(shell nproc)
 
-.PHONY: run build test build-asan bench format clean
+.PHONY: run build test build-asan build-clang bench format clean
 
 run: build
 	./build/cameo serve --listen $(LISTEN) --data $(DATA)
@@ -22,7 +22,16 @@ build-asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 
-test: build-asan
+# The code must build warning-free with both gcc 12 and clang 14: the clang
+# build runs the unit tests, the gcc build (ASan+UBSan) runs everything and
+# prints the summary line.
+build-clang:
+	scripts/install-deps.sh test
+	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON
+	cmake --build build-clang -j $(JOBS)
+
+test: build-asan build-clang
+	cd build-clang && ctest --output-on-failure -j $(JOBS) -R '^unit\.'
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
 bench: build
@@ -35,4 +44,4 @@ format:
 	clang-format -i $$(find include src tests/unit bench -name '*.[ch]')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang

@@ -144,7 +144,9 @@ static void send_iov(rctx_t *c, int status, const char *reason, h2o_iovec_t *bod
     account(c, status);
     req->res.status = status;
     req->res.reason = reason;
-    req->res.content_length = len;
+    /* RFC 9110: no Content-Length on a 204; on a 304 (and a HEAD) the length
+     * the 200 would have had, so the body is described but not sent. */
+    req->res.content_length = status == 204 ? SIZE_MAX : len;
     h2o_start_response(req, &static_generator);
     h2o_send(req, body, c->head || status == 304 || status == 204 ? 0 : n, H2O_SEND_STATE_FINAL);
 }
@@ -296,12 +298,12 @@ static void send_entry(rctx_t *c, cameo_entry_t *e, int from_cache)
         add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("public, max-age=31536000, immutable"));
     else
         add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("no-cache"));
+    h2o_iovec_t body = h2o_iovec_init(cameo_resp_body(e), r->body_len);
     if (etag_matches(req, r->etag)) {
-        send_iov(c, 304, "Not Modified", NULL, 0);
+        send_iov(c, 304, "Not Modified", &body, 1);
         return;
     }
     add_header(req, H2O_TOKEN_CONTENT_TYPE, r->content_type, strlen(r->content_type));
-    h2o_iovec_t body = h2o_iovec_init(cameo_resp_body(e), r->body_len);
     if (from_cache && !c->head)
         c->from_cache = r->body_len;
     send_iov(c, 200, "OK", &body, 1);

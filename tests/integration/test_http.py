@@ -127,3 +127,26 @@ def test_many_keep_alive_connections_in_parallel(cameo):
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
         results = list(ex.map(client, range(8)))
     assert all(st == 200 for r in results for st in r)
+
+
+def test_304_and_204_follow_rfc_9110_content_length_rules(cameo):
+    # A 304 may carry Content-Length only if it equals the 200's (caches copy
+    # it onto the stored response); a 204 must not carry one. Regression: both
+    # were sent with "Content-Length: 0".
+    u = uid("rfc")
+    cameo.put_user(u, {"name": "Lengths"})
+    st, h, body = cameo.req("GET", "/v1/users/" + u)
+    assert st == 200
+    req = ("GET /v1/users/%s HTTP/1.1\r\nHost: x\r\nIf-None-Match: %s\r\n\r\n"
+           "DELETE /v1/users/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+           "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" % (u, h["etag"], u, cameo.token)).encode()
+    with socket.create_connection(("127.0.0.1", cameo.port), timeout=REQ_TIMEOUT) as s:
+        s.sendall(req)
+        f = s.makefile("rb")
+        r304, r204, after = read_response(f), read_response(f, "DELETE"), read_response(f)
+        f.close()
+    assert r304[0] == 304
+    assert r304[1].get("content-length", str(len(body))) == str(len(body))
+    assert r204[0] == 204
+    assert "content-length" not in r204[1]
+    assert after[0] == 200 and json.loads(after[2]) == {"status": "ok"}

@@ -14,7 +14,7 @@ run: build
 
 build:
 	scripts/install-deps.sh build
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCAMEO_SANITIZE=OFF
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCAMEO_SANITIZE=OFF -DCAMEO_TESTS=OFF
 	cmake --build build -j $(JOBS)
 
 build-asan:
@@ -23,7 +23,7 @@ build-asan:
 	cmake --build build-asan -j $(JOBS)
 
 # The code must build warning-free with both gcc 12 and clang 14: the clang
-# build runs the unit tests, the gcc build (ASan+UBSan) runs everything and
+# build runs the unit tests and libFuzzer, the gcc build (ASan+UBSan) runs everything and
 # prints the summary line.
 build-clang:
 	scripts/install-deps.sh test
@@ -31,7 +31,7 @@ build-clang:
 	cmake --build build-clang -j $(JOBS)
 
 test: build-asan build-clang
-	cd build-clang && ctest --output-on-failure -j $(JOBS) -R '^unit\.'
+	cd build-clang && ctest --output-on-failure -j $(JOBS) -R '^(unit|fuzz)\.'
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
 bench: build
@@ -41,7 +41,7 @@ bench: build
 	bench/batch.sh
 
 format:
-	clang-format -i $$(find include src tests/unit bench -name '*.[ch]')
+	clang-format -i $$(find include src tests/unit tests/fuzz bench -name '*.[ch]')
 
 clean:
 	rm -rf build build-asan build-clang

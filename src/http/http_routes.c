@@ -28,6 +28,7 @@
 #include "cameo/media.h"
 #include "cameo/resp.h"
 #include "http/http_internal.h"
+#include "http/http_parse.h"
 
 #define BATCH_MAX 1000
 /* Names and values of a request's header fields, added up. (h2o itself
@@ -258,31 +259,12 @@ static void send_engine_error(rctx_t *c, int err, const char *what)
     }
 }
 
-/* 1 when If-None-Match names etag (or is "*"); weak comparison. */
+/* 1 when If-None-Match names etag (or is "*"). */
 static int etag_matches(h2o_req_t *req, const char *etag)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
-    if (i == -1)
-        return 0;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    size_t elen = strlen(etag);
-    const char *p = v.base, *end = v.base + v.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-            p++;
-        const char *tok = p;
-        while (p < end && *p != ',')
-            p++;
-        const char *tend = p;
-        while (tend > tok && (tend[-1] == ' ' || tend[-1] == '\t'))
-            tend--;
-        if (tend - tok >= 2 && tok[0] == 'W' && tok[1] == '/')
-            tok += 2;
-        if ((tend - tok == 1 && *tok == '*') ||
-            ((size_t)(tend - tok) == elen && memcmp(tok, etag, elen) == 0))
-            return 1;
-    }
-    return 0;
+    return i != -1 && cameo__etag_list_matches(req->headers.entries[i].value.base,
+                                               req->headers.entries[i].value.len, etag);
 }
 
 /* Sends a profile or blob entry: 304 when If-None-Match matches, else 200
@@ -660,16 +642,7 @@ static int query_has(h2o_req_t *req, const char *param)
 {
     if (req->query_at == SIZE_MAX)
         return 0;
-    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
-    size_t plen = strlen(param);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *tend = amp ? amp : end;
-        if ((size_t)(tend - q) == plen && memcmp(q, param, plen) == 0)
-            return 1;
-        q = tend + 1;
-    }
-    return 0;
+    return cameo__query_has(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1, param);
 }
 
 static void route_user_avatar(rctx_t *c)

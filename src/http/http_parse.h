@@ -1,0 +1,21 @@
+/*
+ * http_parse.h - the few pieces of HTTP that cameo parses itself (h2o parses
+ * the rest): entity-tag lists of If-None-Match and flags in a query string.
+ * Pure functions of their input, no h2o types, so they can be fuzzed and
+ * unit-tested alone. Internal to src/http/ and its tests.
+ */
+#ifndef CAMEO_HTTP_PARSE_H
+#define CAMEO_HTTP_PARSE_H
+
+#include <stddef.h>
+
+/* 1 when the If-None-Match field value list[0..len) names etag (a quoted
+ * entity tag such as "\"abc\"") or is "*", with the weak comparison of
+ * RFC 9110 (a W/ prefix is ignored); else 0. */
+int cameo__etag_list_matches(const char *list, size_t len, const char *etag);
+
+/* 1 when the query string q[0..len) (without the '?') has the exact
+ * component param (e.g. "default=initials") between '&'s; else 0. */
+int cameo__query_has(const char *q, size_t len, const char *param);
+
+#endif

@@ -8,16 +8,21 @@
 # cameo (--workers 1) pinned to CPU 1: the batch with one connection and with
 # 16, and single GETs cycling over the 50 ids (bench/batch_get.lua) with the
 # same connection counts; runs interleaved, medians. CPU = cameo's
-# utime+stime from /proc/PID/stat over the run / requests completed.
+# utime+stime from /proc/PID/stat over the run / requests completed. As in
+# bench/load.sh, a run where more than CONTENDED_PCT (10) percent of CPU 1's
+# busy time went to other work is marked "contended" and left out of the
+# medians (unless all runs of its kind are).
 #
 # usage: bench/batch.sh
 #   DURATION  seconds per measured run (default 5)
 #   ROUNDS    interleaved rounds (default 3)
+#   CAMEO_BIN path to the cameo binary (default build/cameo, built if missing)
 # Runtime with the defaults: about 70 s. Prints markdown tables.
 set -euo pipefail
 
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
+CONTENDED_PCT=${CONTENDED_PCT:-10}
 WARMUP=2
 BATCH=50
 TOKEN="bench-admin-token-0123456789"
@@ -26,7 +31,7 @@ CLIENT_CPU=0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=$root/bench
-cameo_bin=$root/build/cameo
+cameo_bin=${CAMEO_BIN:-$root/build/cameo}
 
 die() {
     echo "batch.sh: $*" >&2
@@ -51,7 +56,7 @@ need wrk wrk
 need curl curl
 need taskset util-linux
 
-if [ ! -x "$cameo_bin" ]; then
+if [ -z "${CAMEO_BIN:-}" ] && [ ! -x "$cameo_bin" ]; then
     (cd "$root" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCAMEO_SANITIZE=OFF && cmake --build build -j2)
 fi
 
@@ -83,6 +88,11 @@ free_port() {
 # cpu_ticks PID: utime+stime of the process (all threads), in clock ticks.
 cpu_ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# cpu1_busy_ticks: CPU SERVER_CPU's non-idle time, in clock ticks.
+cpu1_busy_ticks() {
+    awk -v cpu="cpu$SERVER_CPU" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 
 # ---- cameo with 50 users ----
@@ -139,18 +149,21 @@ to_ms() {
         printf "%.3f", v * ((u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : 0) }'
 }
 
-# run KIND CONNS SECONDS: one wrk run; prints "rps p50_ms p99_ms requests ticks".
+# run KIND CONNS SECONDS: one wrk run; prints
+# "rps p50_ms p99_ms requests server_ticks cpu1_ticks".
 run() {
-    local script url t0 t1 out
+    local script url t0 t1 b0 b1 out
     if [ "$1" = batch ]; then
         script=$bench/batch_post.lua url=$cameo/v1/users:batch
     else
         script=$bench/batch_get.lua url=$cameo/
     fi
     t0=$(cpu_ticks "$cameo_pid")
+    b0=$(cpu1_busy_ticks)
     out=$(BATCH_BODY=$body_file BATCH_IDS=$ids taskset -c "$CLIENT_CPU" \
         wrk -t1 -c"$2" -d"$3"s --latency -s "$script" "$url")
     t1=$(cpu_ticks "$cameo_pid")
+    b1=$(cpu1_busy_ticks)
     if grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$out"; then
         echo "$out" >&2
         die "errors in the run of $1 -c$2"
@@ -159,7 +172,7 @@ run() {
         "$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")" \
         "$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")" \
         "$(awk '/ requests in / { print $1 }' <<<"$out")" \
-        $((t1 - t0))
+        $((t1 - t0)) $((b1 - b0))
 }
 
 kinds=("batch 1" "batch 16" "get 1" "get 16")
@@ -171,23 +184,24 @@ done
 results=$tmp/results
 : >"$results"
 echo
-echo "| round | request | conns | rps | p50 ms | p99 ms | requests | CPU s | µs CPU/req |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| round | request | conns | rps | p50 ms | p99 ms | requests | CPU s | µs CPU/req | CPU 1 busy on other work |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
     for k in "${kinds[@]}"; do
         read -r kind conns <<<"$k"
-        read -r rps p50 p99 reqs ticks <<<"$(run "$kind" "$conns" "$DURATION")"
-        echo "$kind $conns $rps $p50 $p99 $reqs $ticks" >>"$results"
+        read -r rps p50 p99 reqs ticks busy <<<"$(run "$kind" "$conns" "$DURATION")"
+        echo "$kind $conns $rps $p50 $p99 $reqs $ticks $busy" >>"$results"
         awk -v r="$round" -v k="$kind" -v c="$conns" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
-            -v n="$reqs" -v t="$ticks" -v hz="$hz" 'BEGIN {
-            printf "| %d | %s | %d | %.0f | %.3f | %.3f | %d | %.2f | %.2f |\n",
+            -v n="$reqs" -v t="$ticks" -v b="$busy" -v hz="$hz" -v lim="$CONTENDED_PCT" 'BEGIN {
+            other = b > t ? (b - t) * 100 / b : 0
+            printf "| %d | %s | %d | %.0f | %.3f | %.3f | %d | %.2f | %.2f | %.0f%%%s |\n",
                 r, (k == "batch") ? "POST batch of 50" : "GET one profile", c, rps, p50, p99, n,
-                t / hz, t / hz * 1e6 / n }'
+                t / hz, t / hz * 1e6 / n, other, (other > lim) ? " (contended)" : "" }'
     done
 done
 
 echo
-awk -v hz="$hz" -v nb="$BATCH" '
+awk -v hz="$hz" -v nb="$BATCH" -v lim="$CONTENDED_PCT" -v cpu="$SERVER_CPU" '
 function median(list,    a, n, i, j, v) {
     n = split(list, a, " ")
     for (i = 2; i <= n; i++) { # insertion sort, numeric (mawk has no asort)
@@ -197,24 +211,34 @@ function median(list,    a, n, i, j, v) {
     }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+# Fields: kind conns rps p50 p99 requests server_ticks cpu1_ticks. Two sets
+# of lists per key: all runs and the uncontended ones.
 {
     key = $1 " " $2
-    if (!(key in rps)) order[++nk] = key
-    rps[key] = rps[key] " " $3
-    p50[key] = p50[key] " " $4
-    p99[key] = p99[key] " " $5
-    us[key] = us[key] " " ($7 / hz) * 1e6 / $6
+    if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
+    clean = ($8 <= $7 || ($8 - $7) * 100 / $8 <= lim)
+    ncont += !clean
+    for (set = 0; set <= clean; set++) {
+        k2 = key SUBSEP set
+        rps[k2] = rps[k2] " " $3
+        p50[k2] = p50[k2] " " $4
+        p99[k2] = p99[k2] " " $5
+        us[k2] = us[k2] " " ($7 / hz) * 1e6 / $6
+        runs[k2]++
+    }
 }
 END {
-    print "| request | conns | median rps | median p50 ms | median p99 ms | µs CPU/req | µs CPU per 50 profiles | µs CPU per profile |"
-    print "|---|---|---|---|---|---|---|---|"
+    print "| request | conns | runs used | median rps | median p50 ms | median p99 ms | µs CPU/req | µs CPU per 50 profiles | µs CPU per profile |"
+    print "|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= nk; i++) {
         k = order[i]; split(k, ks, " ")
-        U[k] = median(us[k])
+        k2 = (runs[k SUBSEP 1] > 0) ? k SUBSEP 1 : k SUBSEP 0
+        used = (k2 == k SUBSEP 1) ? runs[k2] " of " runs[k SUBSEP 0] : "all " runs[k2] " (all contended)"
+        U[k] = median(us[k2])
         per50 = (ks[1] == "batch") ? U[k] : U[k] * nb
-        printf "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.1f | %.2f |\n",
-            (ks[1] == "batch") ? "POST batch of 50" : "GET one profile", ks[2], median(rps[k]),
-            median(p50[k]), median(p99[k]), U[k], per50, per50 / nb
+        printf "| %s | %s | %s | %.0f | %.3f | %.3f | %.2f | %.1f | %.2f |\n",
+            (ks[1] == "batch") ? "POST batch of 50" : "GET one profile", ks[2], used, median(rps[k2]),
+            median(p50[k2]), median(p99[k2]), U[k], per50, per50 / nb
     }
     print ""
     for (c = 1; c <= 2; c++) {
@@ -223,4 +247,6 @@ END {
         printf "-c%d: one batch of %d costs %.1f µs of server CPU (%.2f µs per profile); %d single GETs cost %.1f µs: the batch is %.1fx cheaper.\n",
             conns, nb, U[b], U[b] / nb, nb, U[g] * nb, U[g] * nb / U[b]
     }
+    if (ncont > 0)
+        printf "\nWARNING: %d of %d runs were contended (other work on CPU %d); rerun on a quiet machine.\n", ncont, NR, cpu
 }' "$results"

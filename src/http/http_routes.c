@@ -453,7 +453,10 @@ static int parse_ids(rctx_t *c)
 
 /* ---- engine answers ---- */
 
-static void send_batch(rctx_t *c)
+/* Sends the batch answer. from_cache: every profile came from a tier (the
+ * bytes are then counted as served from cache; a batch that needed the
+ * origin for some ids counts none, so the figure never over-reports). */
+static void send_batch(rctx_t *c, int from_cache)
 {
     h2o_req_t *req = c->req;
     /* {"users":{"id":{...},...},"missing":["id",...]}: the profile bodies go
@@ -469,7 +472,8 @@ static void send_batch(rctx_t *c)
                        h2o_iovec_init(c->ids[i], strlen(c->ids[i])), h2o_iovec_init(H2O_STRLIT("\":")));
         iov[k++] = key;
         iov[k++] = h2o_iovec_init(cameo_resp_body(c->results[i]), cameo_resp(c->results[i])->body_len);
-        c->from_cache += cameo_resp(c->results[i])->body_len;
+        if (from_cache)
+            c->from_cache += cameo_resp(c->results[i])->body_len;
         found++;
     }
     size_t missing_len = 16;
@@ -521,7 +525,7 @@ static void on_read(cameo_read_t *r)
         if (r->err != CAMEO_OK)
             send_engine_error(c, r->err, "");
         else
-            send_batch(c);
+            send_batch(c, 0);
         break;
     default:
         break;
@@ -732,7 +736,7 @@ static void route_batch(rctx_t *c)
                        : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
                                                    c->results, c->errs, &c->read);
     if (rc == CAMEO_OK)
-        send_batch(c);
+        send_batch(c, 1);
     else if (rc == CAMEO_EPENDING)
         engine_hold(c);
     else

@@ -98,6 +98,7 @@ static int serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a full disk or file-size limit is an I/O error, not a crash */
 
     int rc = 1;
     cameo_origin_t *origin = NULL;

@@ -242,7 +242,7 @@ class Cameo:
     DEFAULT_FLAGS = ("listen", "data", "workers", "admin-token", "log-level")
 
     def __init__(self, workdir, binary=None, token=DEFAULT_TOKEN, args=(), env=None, flags=DEFAULT_FLAGS,
-                 port=None):
+                 port=None, preexec=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.binary = Path(binary) if binary else cameo_binary()
@@ -252,6 +252,7 @@ class Cameo:
         self.env = dict(env or {})
         self.flags = tuple(flags)
         self.fixed_port = port
+        self.preexec = preexec  # run in the child before exec (e.g. resource limits)
         self.port = None
         self.proc = None
         self.starts = 0
@@ -285,7 +286,8 @@ class Cameo:
             self.out_path = self.workdir / ("cameo-%d.stdout.log" % self.starts)
             with open(self.log_path, "wb") as err, open(self.out_path, "wb") as out:
                 self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                             env=clean_env(self.env), cwd=str(self.workdir))
+                                             env=clean_env(self.env), cwd=str(self.workdir),
+                                             preexec_fn=self.preexec)
             ok, why = self._wait_healthy(timeout)
             if ok:
                 return self

@@ -31,106 +31,16 @@ DURATION=${DURATION:-4}
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
-CONTENDED_PCT=${CONTENDED_PCT:-10}
-TOKEN="bench-admin-token-0123456789"
-SERVER_CPU=1
-CLIENT_CPU=0
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cameo_bin=${CAMEO_BIN:-$root/build/cameo}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
-die() {
-    echo "load.sh: $*" >&2
-    exit 1
-}
-
-# need CMD PACKAGE: installs PACKAGE from Debian when CMD is missing.
-need() {
-    if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
-        return
-    fi
-    if [ "$(id -u)" -eq 0 ]; then
-        apt-get install -y "$2"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo apt-get install -y "$2"
-    else
-        die "$1 is missing and cannot be installed (not root, no sudo)"
-    fi
-}
-
-need wrk wrk
+bench_init load
 need nginx nginx-light
-need curl curl
-need taskset util-linux
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
-if [ -z "${CAMEO_BIN:-}" ] && [ ! -x "$cameo_bin" ]; then
-    (cd "$root" && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCAMEO_SANITIZE=OFF && cmake --build build -j2)
-fi
-
-tmp=$(mktemp -d /tmp/cameo-load.XXXXXX)
-cameo_pid=
-nginx_pids=()
-cleanup() {
-    if [ -n "$cameo_pid" ]; then
-        kill "$cameo_pid" 2>/dev/null || true
-        wait "$cameo_pid" 2>/dev/null || true
-    fi
-    for p in "${nginx_pids[@]}"; do
-        kill -QUIT "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port: prints a TCP port nobody listens on at the moment.
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
-        if [ -z "$(ss -Hltn "sport = :$p")" ]; then
-            echo "$p"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
-# wait_up URL: waits up to 10 s for URL to answer.
-wait_up() {
-    for _ in $(seq 1 100); do
-        curl -s -o /dev/null "$1" && return
-        sleep 0.1
-    done
-    die "$1 did not come up"
-}
-
-# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
-cpu_ticks() {
-    local total=0 p t
-    for p in "$@"; do
-        # Fields after "(comm) ": state is 1, utime 12, stime 13.
-        t=$(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')
-        total=$((total + t))
-    done
-    echo "$total"
-}
-
-# cpu1_busy_ticks: CPU SERVER_CPU's non-idle time, in clock ticks.
-cpu1_busy_ticks() {
-    awk -v cpu="cpu$SERVER_CPU" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
-}
-
 # ---- cameo, seeded ----
-cameo_port=$(free_port)
-mkdir -p "$tmp/cameo-data"
-taskset -c "$SERVER_CPU" "$cameo_bin" serve --listen "127.0.0.1:$cameo_port" --data "$tmp/cameo-data" \
-    --workers 1 --admin-token "$TOKEN" --log-level warn >"$tmp/cameo.log" 2>&1 &
-cameo_pid=$!
-cameo=http://127.0.0.1:$cameo_port
-wait_up "$cameo/healthz"
+start_cameo
 
 user=u1042
 # A profile as an application would store it; cameo adds "id" and "avatar".
@@ -250,35 +160,15 @@ for server in cameo nginx-sendfile-on; do
 done
 
 # ---- measure ----
-hz=$(getconf CLK_TCK)
 cmdline="DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP CONNS=$CONNS bench/load.sh"
 wrk_cmd="taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency URL"
 echo "# command: $cmdline"
 echo "# each run: $wrk_cmd; servers pinned with taskset -c $SERVER_CPU"
-echo "# $(uname -sr), $(nproc) CPUs (client and server share them), $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), $(date -u +%Y-%m-%dT%H:%MZ)"
+host_line "$("$nginx_bin" -v 2>&1 | sed 's/.*: //')"
 
-# run NAME PATH SECONDS: one wrk run; prints
-# "rps p99_ms requests server_ticks cpu1_ticks".
+# run NAME PATH SECONDS: one wrk run (wrk_run) of target NAME.
 run() {
-    local url pids t0 t1 b0 b1 out rps p99 reqs
-    url=$(base_of "$1")$2
-    read -r -a pids <<<"$(server_pids "$1")"
-    t0=$(cpu_ticks "${pids[@]}")
-    b0=$(cpu1_busy_ticks)
-    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$3"s --latency "$url")
-    t1=$(cpu_ticks "${pids[@]}")
-    b1=$(cpu1_busy_ticks)
-    if grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$out"; then
-        echo "$out" >&2
-        die "errors in the run of $1 $2"
-    fi
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    reqs=$(awk '/ requests in / { print $1 }' <<<"$out")
-    p99=$(awk '$1 == "99%" {
-        v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : -1
-        printf "%.3f", v * f }' <<<"$out")
-    echo "$rps $p99 $reqs $((t1 - t0)) $((b1 - b0))"
+    wrk_run "$1 $2" "$(server_pids "$1")" "$CONNS" "$3" "$(base_of "$1")$2"
 }
 
 targets=(cameo nginx-sendfile-on nginx-sendfile-off)
@@ -300,55 +190,28 @@ for round in $(seq 1 "$ROUNDS"); do
     for obj in "${objects[@]}"; do
         for i in "${!targets[@]}"; do
             t=${targets[$(((i + round - 1) % ${#targets[@]}))]}
-            read -r rps p99 reqs ticks busy <<<"$(run "$t" "$(path_of "$obj")" "$DURATION")"
-            echo "$obj $t $rps $p99 $reqs $ticks $busy" >>"$results"
-            awk -v r="$round" -v o="$obj" -v t="$t" -v rps="$rps" -v p99="$p99" -v n="$reqs" \
-                -v k="$ticks" -v b="$busy" -v hz="$hz" -v lim="$CONTENDED_PCT" 'BEGIN {
-                cpu = k / hz
-                other = b > k ? (b - k) * 100 / b : 0
-                printf "| %d | %s | %s | %.0f | %.2f | %d | %.2f | %.2f | %.0f | %.0f%%%s |\n",
-                    r, o, t, rps, p99, n, cpu, cpu * 1e6 / n, n / cpu, other,
-                    (other > lim) ? " (contended)" : "" }'
+            read -r rps p50 p99 reqs ticks busy <<<"$(run "$t" "$(path_of "$obj")" "$DURATION")"
+            echo "$obj $t $rps $p50 $p99 $reqs $ticks $busy" >>"$results"
+            bench_awk -v r="$round" -v o="$obj" -v t="$t" -v rps="$rps" -v p99="$p99" -v n="$reqs" \
+                -v k="$ticks" -v b="$busy" 'BEGIN {
+                s = k / hz
+                printf "| %d | %s | %s | %.0f | %.2f | %d | %.2f | %.2f | %.0f | %s |\n",
+                    r, o, t, rps, p99, n, s, s * 1e6 / n, n / s, contention_cell(k, b) }'
         done
     done
 done
 
 # Medians per object and server, then the ratios cameo / nginx.
 echo
-awk -v hz="$hz" -v lim="$CONTENDED_PCT" -v cpu="$SERVER_CPU" '
-function median(list,    a, n, i, j, v) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++) { # insertion sort, numeric (mawk has no asort)
-        v = a[i] + 0
-        for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]
-        a[j + 1] = v
-    }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-# Fields: object server rps p99 requests server_ticks cpu1_ticks. Two sets of
-# lists per key: all runs and the uncontended ones.
-{
-    key = $1 " " $2
-    if (!(key in seen)) { seen[key] = 1; order[++nk] = key }
-    clean = ($7 <= $6 || ($7 - $6) * 100 / $7 <= lim)
-    ncont += !clean
-    for (set = 0; set <= clean; set++) {
-        k2 = key SUBSEP set
-        rps[k2] = rps[k2] " " $3
-        p99[k2] = p99[k2] " " $4
-        us[k2] = us[k2] " " ($6 / hz) * 1e6 / $5
-        runs[k2]++
-    }
-}
+summarize "$results" '
 END {
     print "| object | server | runs used | median rps | median p99 ms | median µs CPU/req | req per CPU-s |"
     print "|---|---|---|---|---|---|---|"
     for (i = 1; i <= nk; i++) {
         k = order[i]; split(k, ks, " ")
-        k2 = (runs[k SUBSEP 1] > 0) ? k SUBSEP 1 : k SUBSEP 0
+        k2 = runs_key(k)
         R[k] = median(rps[k2]); P[k] = median(p99[k2]); U[k] = median(us[k2])
-        used = (k2 == k SUBSEP 1) ? runs[k2] " of " runs[k SUBSEP 0] : "all " runs[k2] " (all contended)"
-        printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.0f |\n", ks[1], ks[2], used, R[k], P[k], U[k], 1e6 / U[k]
+        printf "| %s | %s | %s | %.0f | %.2f | %.2f | %.0f |\n", ks[1], ks[2], runs_used(k), R[k], P[k], U[k], 1e6 / U[k]
     }
     print ""
     print "| object | cameo vs | rps ratio | req per CPU-s ratio (target >= 1.15) | p99 ratio (target <= 1) | target |"
@@ -364,7 +227,5 @@ END {
         }
     print ""
     print "Ratios of the medians: rps and p99 are cameo / nginx; req per CPU-s is nginx µs/req over cameo µs/req."
-    if (ncont > 0)
-        printf "\nWARNING: %d of %d runs were contended (other work on CPU %d); rerun on a quiet machine.\n", ncont, NR, cpu
-
-}' "$results"
+    warn_contended()
+}'

@@ -10,7 +10,8 @@
  *
  * Concurrency: every function may be called from any thread. Each shard has
  * one mutex; a lookup locks only its key's shard, so hits take no global lock.
- * A hit under S3-FIFO only bumps a 2-bit frequency; it never moves list nodes.
+ * A hit under S3-FIFO only bumps a 2-bit frequency (and, under S3FIFO_TLFU,
+ * four 4-bit sketch counters of its shard); it never moves list nodes.
  *
  * Time: functions that look at expiry take `now` in milliseconds on any
  * monotonic clock the caller chooses; the cache never reads a clock.
@@ -30,6 +31,11 @@ typedef struct cameo_entry cameo_entry_t;
 typedef enum {
     CAMEO_POLICY_S3FIFO = 0, /* default: small FIFO + main FIFO + ghost keys */
     CAMEO_POLICY_LRU = 1,    /* reference policy for benchmarks */
+    /* S3-FIFO plus TinyLFU admission: an entry leaving the small queue that
+     * S3-FIFO would evict replaces main's next victim instead when a per-shard
+     * count-min sketch of recent accesses says it is used more often. Costs
+     * 8-16 bytes per entry, outside capacity (see core_cache.c). */
+    CAMEO_POLICY_S3FIFO_TLFU = 2,
 } cameo_policy_t;
 
 typedef struct cameo_cache_config {

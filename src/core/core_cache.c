@@ -30,14 +30,33 @@
  * entry already past stale_until is dropped and counted as expired. A
  * replacing entry takes over its predecessor's queue and frequency.
  *
+ * S3-FIFO + TinyLFU admission (CAMEO_POLICY_S3FIFO_TLFU; the W-TinyLFU idea of
+ * Einziger et al., ACM ToS 2017, on S3-FIFO's queues). Each shard also keeps a
+ * count-min sketch of recent accesses: four 4-bit counters per key, all in
+ * one 64-byte block, bumped by every lookup, hit or miss, with conservative
+ * update; every SKETCH_SAMPLE lookups per counted entry all counters are
+ * halved, so old popularity fades. When small's oldest entry would be
+ * evicted (fewer than move_to_main hits), it is compared with main's victim
+ * (main's oldest entry with frequency 0, after giving the ones before it
+ * their usual extra lap): if the sketch says the small entry is used more
+ * often, the victim is evicted and the small entry moves to main; otherwise
+ * the small entry is evicted (and remembered in the ghost) as under S3-FIFO.
+ * Everything else is S3-FIFO. Sketch size: a power of two of 64-bit words
+ * (16 counters each) at least the entries the shard holds: sized from the
+ * budget with unit_charge, otherwise grown (doubling, counters cleared) when
+ * the shard holds more entries than words.
+ *
  * Bound. Room is made before an entry is linked, so after every insert a
  * shard's counted bytes are within its budget (capacity / shards). An entry
  * costs sizeof(struct cameo_entry) + key_len + size (1 with unit_charge). Not
  * counted: the ghost (40 bytes per slot, slots rounded up to a power of two
- * above N, so at most ~80 bytes per entry main can hold) and the bucket arrays
- * (8 bytes per bucket, at most 2 per entry).
+ * above N, so at most ~80 bytes per entry main can hold), the bucket arrays
+ * (8 bytes per bucket, at most 2 per entry) and, under S3FIFO_TLFU, the sketch
+ * (8 bytes per word, at most 2 words per entry the shard has held at once, at
+ * least 64 bytes).
  *
- * Locks. Each shard has one mutex guarding everything in struct shard and the
+ * Locks. Each shard has one mutex guarding everything in struct shard (the
+ * sketch included, which is why a hit may update it) and the
  * _chain, _prev, _next, _queue and _charge fields of the entries it holds.
  * _freq is atomic (relaxed) and _refs is atomic (acq_rel on the last drop).
  * No code path holds two shard locks; there is no lock order to respect.
@@ -60,6 +79,8 @@
 #define MIN_BUCKETS 16u
 #define MIN_GHOST 16u
 #define KEY_MAX 65535u
+#define SKETCH_MIN_WORDS 8u /* one 64-byte block */
+#define SKETCH_SAMPLE 32u   /* lookups per word between two halvings; measured in bench/RESULTS.md */
 
 /* entry->_queue values. */
 enum {
@@ -97,6 +118,17 @@ struct ghost {
     uint64_t head, tail;
 };
 
+/*
+ * The TinyLFU sketch: nwords 64-bit words of sixteen 4-bit counters, in blocks
+ * of 8 words (one cache line). A key's four counters are in one block: counter
+ * k is in word 2k or 2k + 1 of it. Halved every `sample` additions.
+ */
+struct sketch {
+    uint64_t *words;
+    size_t nwords; /* power of two >= SKETCH_MIN_WORDS, or 0 when unused */
+    uint64_t additions, sample;
+};
+
 struct shard {
     alignas(64) pthread_mutex_t lock;
     /* Everything below is guarded by lock. */
@@ -105,6 +137,7 @@ struct shard {
     size_t nbuckets; /* power of two */
     struct queue small, main;
     struct ghost ghost;
+    struct sketch sketch;
     uint64_t hits, stale_hits, misses, inserts, evictions, expired, rejected;
 };
 
@@ -372,6 +405,86 @@ static void ghost_free(struct ghost *g)
     memset(g, 0, sizeof(*g));
 }
 
+/* ---- sketch (shard lock) ---- */
+
+/* (Re)sizes the sketch to the power of two of words >= entries, counters
+ * cleared. On allocation failure keeps the current table (if any). */
+static void sketch_resize(struct sketch *k, size_t entries)
+{
+    size_t n = SKETCH_MIN_WORDS;
+    uint64_t *w;
+
+    while (n < entries && n <= SIZE_MAX / 2 / sizeof(*w))
+        n *= 2;
+    w = calloc(n, sizeof(*w));
+    if (w == NULL)
+        return;
+    free(k->words);
+    k->words = w;
+    k->nwords = n;
+    k->additions = 0;
+    k->sample = (uint64_t)SKETCH_SAMPLE * n;
+}
+
+/* The word index and bit shift of the key's counter i (0-3). The shard and
+ * bucket use h's high and low bits; the block comes from a remix of h. */
+static void sketch_slot(const struct sketch *k, uint64_t h, unsigned i, size_t *word, unsigned *shift)
+{
+    uint64_t m = h * 0x9E3779B97F4A7C15ull;
+    size_t block = (size_t)(m >> 32) & (k->nwords / 8 - 1);
+
+    *word = block * 8 + 2 * i + ((m >> i) & 1);
+    *shift = (unsigned)((m >> (8 + 4 * i)) & 15) * 4;
+}
+
+/* The estimated count of h: the least of its four counters (0-15). */
+static unsigned sketch_estimate(const struct sketch *k, uint64_t h)
+{
+    unsigned i, shift, least = 15;
+    size_t word;
+
+    if (k->nwords == 0)
+        return 0;
+    for (i = 0; i < 4; i++) {
+        unsigned v;
+
+        sketch_slot(k, h, i, &word, &shift);
+        v = (unsigned)(k->words[word] >> shift) & 15;
+        least = v < least ? v : least;
+    }
+    return least;
+}
+
+/* Counts one access to h (conservative update: only the counters at the
+ * minimum grow), and halves every counter once per sample. */
+static void sketch_add(struct sketch *k, uint64_t h)
+{
+    size_t word[4];
+    unsigned shift[4], i, least;
+
+    if (k->nwords == 0)
+        return;
+    least = 15;
+    for (i = 0; i < 4; i++) {
+        unsigned v;
+
+        sketch_slot(k, h, i, &word[i], &shift[i]);
+        v = (unsigned)(k->words[word[i]] >> shift[i]) & 15;
+        least = v < least ? v : least;
+    }
+    if (least < 15)
+        for (i = 0; i < 4; i++)
+            if (((k->words[word[i]] >> shift[i]) & 15) == least)
+                k->words[word[i]] += (uint64_t)1 << shift[i];
+    if (++k->additions >= k->sample) {
+        size_t j;
+
+        for (j = 0; j < k->nwords; j++)
+            k->words[j] = (k->words[j] >> 1) & 0x7777777777777777ull;
+        k->additions /= 2;
+    }
+}
+
 /* ---- shards ---- */
 
 static struct shard *shard_of(cameo_cache_t *c, uint64_t h)
@@ -488,6 +601,36 @@ static size_t ghost_limit(const cameo_cache_t *c, const struct shard *s)
     return (size_t)((double)main_budget * (double)items / (double)bytes);
 }
 
+/*
+ * TinyLFU admission, one step: e, small's oldest entry, would be evicted;
+ * main's oldest entry v is its rival. A dead v is dropped; a v with frequency
+ * left gets another lap (the caller's loop comes back to e); otherwise the
+ * one the sketch counts more accesses for stays (ties keep v) and the other
+ * is evicted, e being remembered in the ghost as under S3-FIFO.
+ */
+static void tinylfu_step(cameo_cache_t *c, struct shard *s, cameo_entry_t *e, uint64_t now)
+{
+    cameo_entry_t *v = s->main.tail;
+    unsigned f = freq_get(v);
+
+    if (is_dead(v, now)) {
+        s->expired++;
+        drop_at(s, chain_link_of(s, v));
+    } else if (f > 0) {
+        freq_set(v, f - 1);
+        queue_move_head(s, v, Q_MAIN);
+    } else if (sketch_estimate(&s->sketch, e->_hash) > sketch_estimate(&s->sketch, v->_hash)) {
+        s->evictions++;
+        drop_at(s, chain_link_of(s, v));
+        freq_set(e, 0);
+        queue_move_head(s, e, Q_MAIN);
+    } else {
+        ghost_add(&s->ghost, e->_hash, ghost_limit(c, s));
+        s->evictions++;
+        drop_at(s, chain_link_of(s, e));
+    }
+}
+
 /* One step of S3-FIFO's small queue: promote or evict its oldest entry. */
 static void evict_small_step(cameo_cache_t *c, struct shard *s, uint64_t now)
 {
@@ -500,6 +643,8 @@ static void evict_small_step(cameo_cache_t *c, struct shard *s, uint64_t now)
     } else if (freq_get(e) >= c->move_to_main) {
         freq_set(e, 0);
         queue_move_head(s, e, Q_MAIN);
+    } else if (c->policy == CAMEO_POLICY_S3FIFO_TLFU && s->main.tail != NULL) {
+        tinylfu_step(c, s, e, now);
     } else {
         ghost_add(&s->ghost, e->_hash, ghost_limit(c, s));
         s->evictions++;
@@ -521,7 +666,7 @@ static void evict_main_step(cameo_cache_t *c, struct shard *s, uint64_t now)
         return;
     }
     f = freq_get(e);
-    if (c->policy == CAMEO_POLICY_S3FIFO && f > 0) {
+    if (c->policy != CAMEO_POLICY_LRU && f > 0) {
         freq_set(e, f - 1);
         queue_move_head(s, e, Q_MAIN);
         return;
@@ -534,7 +679,7 @@ static void evict_main_step(cameo_cache_t *c, struct shard *s, uint64_t now)
  * Evicts until `need` more bytes fit in the shard's budget. Terminates: each
  * step evicts an entry, moves one from small to main (at most once per entry,
  * as nothing moves back) or lowers a main entry's frequency (bounded by 3 per
- * entry, and reset only by leaving small).
+ * entry, and reset only by leaving small); TinyLFU steps do the same.
  */
 static void make_room(cameo_cache_t *c, struct shard *s, size_t need, uint64_t now)
 {
@@ -564,7 +709,8 @@ int cameo_cache_create(const cameo_cache_config_t *cfg, cameo_cache_t **out)
         return CAMEO_EINVAL;
     if (!(ratio > 0 && ratio < 1) || cfg->move_to_main > FREQ_MAX)
         return CAMEO_EINVAL;
-    if (cfg->policy != CAMEO_POLICY_S3FIFO && cfg->policy != CAMEO_POLICY_LRU)
+    if (cfg->policy != CAMEO_POLICY_S3FIFO && cfg->policy != CAMEO_POLICY_LRU &&
+        cfg->policy != CAMEO_POLICY_S3FIFO_TLFU)
         return CAMEO_EINVAL;
 
     c = calloc(1, sizeof(*c));
@@ -595,7 +741,16 @@ int cameo_cache_create(const cameo_cache_config_t *cfg, cameo_cache_t **out)
         if (s->buckets == NULL)
             goto err;
         s->nbuckets = MIN_BUCKETS;
+        if (c->policy == CAMEO_POLICY_S3FIFO_TLFU) {
+            /* With unit_charge the shard holds up to budget entries. */
+            sketch_resize(&s->sketch, c->unit_charge ? c->budget : 0);
+            if (s->sketch.nwords == 0) {
+                free(s->buckets);
+                goto err;
+            }
+        }
         if (pthread_mutex_init(&s->lock, NULL) != 0) {
+            free(s->sketch.words);
             free(s->buckets);
             goto err;
         }
@@ -608,6 +763,7 @@ err:
     if (c != NULL && c->shards != NULL) {
         for (i = 0; i < initialised; i++) {
             free(c->shards[i].buckets);
+            free(c->shards[i].sketch.words);
             pthread_mutex_destroy(&c->shards[i].lock);
         }
         free(c->shards);
@@ -634,6 +790,7 @@ void cameo_cache_destroy(cameo_cache_t *c)
         assert(shard_items(s) == 0 && shard_bytes(s) == 0);
         free(s->buckets);
         ghost_free(&s->ghost);
+        free(s->sketch.words);
         pthread_mutex_destroy(&s->lock);
     }
     free(c->shards);
@@ -652,6 +809,8 @@ int cameo_cache_lookup(cameo_cache_t *c, const void *key, size_t key_len, uint64
     h = key_hash(key, key_len);
     s = shard_of(c, h);
     shard_lock(s);
+    if (c->policy == CAMEO_POLICY_S3FIFO_TLFU)
+        sketch_add(&s->sketch, h);
     link = chain_find(s, h, key, key_len);
     if (link == NULL) {
         s->misses++;
@@ -749,6 +908,8 @@ int cameo_cache_insert(cameo_cache_t *c, cameo_entry_t *e, uint64_t now)
     s->inserts++;
     if (shard_items(s) > s->nbuckets)
         table_grow(s);
+    if (c->policy == CAMEO_POLICY_S3FIFO_TLFU && shard_items(s) > s->sketch.nwords)
+        sketch_resize(&s->sketch, 2 * s->sketch.nwords);
     assert(shard_bytes(s) <= c->budget);
     shard_unlock(s);
     return CAMEO_OK;

@@ -22,12 +22,13 @@
 #define LINE_MAX_BYTES (65535 + 2) /* longest key, newline, NUL */
 
 static const char usage[] =
-    "usage: cameo-sim --capacity N [--policy s3fifo|lru] [--move-to-main K] [--small-ratio R] TRACE\n"
+    "usage: cameo-sim --capacity N [--policy s3fifo|s3fifo-tlfu|lru] [--move-to-main K]\n"
+    "                 [--small-ratio R] TRACE\n"
     "  Replays TRACE (one key per line, gzip or plain) through the cache engine,\n"
     "  every object costing one unit, and prints: requests=R misses=M miss_ratio=X\n"
     "  --capacity N       cache size in objects (> 0), required\n"
-    "  --policy P         s3fifo (default) or lru\n"
-    "  --move-to-main K   S3-FIFO: hits in the small queue that move an object to main (1-3; default 2)\n"
+    "  --policy P         s3fifo (default), s3fifo-tlfu (S3-FIFO + TinyLFU admission) or lru\n"
+    "  --move-to-main K   S3-FIFO(s): hits in small that move an object to main (1-3; default 2)\n"
     "  --small-ratio R    S3-FIFO: small queue share of the capacity (0 < R < 1; default 0.10)\n";
 
 static int bad_flag(const char *flag, const char *why)
@@ -125,10 +126,12 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--policy") == 0) {
             if (val != NULL && strcmp(val, "s3fifo") == 0)
                 cfg.policy = CAMEO_POLICY_S3FIFO;
+            else if (val != NULL && strcmp(val, "s3fifo-tlfu") == 0)
+                cfg.policy = CAMEO_POLICY_S3FIFO_TLFU;
             else if (val != NULL && strcmp(val, "lru") == 0)
                 cfg.policy = CAMEO_POLICY_LRU;
             else
-                return bad_flag(a, "expects s3fifo or lru");
+                return bad_flag(a, "expects s3fifo, s3fifo-tlfu or lru");
             i++;
         } else if (strcmp(a, "--move-to-main") == 0) {
             if (parse_ulong(val, &v) != 0 || v < 1 || v > 3)

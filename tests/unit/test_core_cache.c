@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,6 +134,14 @@ static void test_create_rejects_bad_config(void **state)
     assert_int_equal(CAMEO_EINVAL, cameo_cache_create(&cfg, &c));
     assert_null(c);
     cfg.move_to_main = 0;
+    cfg.policy = (cameo_policy_t)3; /* no such policy */
+    assert_int_equal(CAMEO_EINVAL, cameo_cache_create(&cfg, &c));
+    cfg.policy = CAMEO_POLICY_S3FIFO_TLFU;
+    assert_int_equal(CAMEO_OK, cameo_cache_create(&cfg, &c));
+    cameo_cache_destroy(c);
+    c = NULL;
+    cfg.policy = 0; /* zero-init: S3-FIFO, the default */
+    assert_int_equal(CAMEO_POLICY_S3FIFO, 0);
     cfg.shards = 0; /* means 16 */
     assert_int_equal(CAMEO_OK, cameo_cache_create(&cfg, &c));
     assert_non_null(c);
@@ -417,6 +426,133 @@ static void test_byte_bound_holds_under_random_load_lru(void **state)
     random_load(CAMEO_POLICY_LRU);
 }
 
+static void test_byte_bound_holds_under_random_load_s3fifo_tlfu(void **state)
+{
+    (void)state;
+    random_load(CAMEO_POLICY_S3FIFO_TLFU); /* byte charges: the sketch grows */
+}
+
+/* A trace-style access: look key up, insert it on a miss. True on a hit. */
+static bool access_key(cameo_cache_t *c, const char *key)
+{
+    if (get(c, key) == CAMEO_OK)
+        return true;
+    assert_int_equal(CAMEO_OK, put(c, key, 0));
+    return false;
+}
+
+/* Cache of 100 (small 10, main 90, ghost 90): puts n keys in main, each hit
+ * twice in small, then never used again. */
+static void fill_main_with_cold_keys(cameo_cache_t *c, int n)
+{
+    char key[32];
+    int i, j;
+
+    for (i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "cold-%d", i);
+        for (j = 0; j < 3; j++)
+            access_key(c, key);
+        /* push it out of small (into main) before the next one */
+        for (j = 0; j < 10; j++) {
+            snprintf(key, sizeof(key), "filler-%d-%d", i, j);
+            access_key(c, key);
+        }
+    }
+}
+
+/* A key used every 200 requests is never hit twice while in small and is
+ * forgotten by the ghost (90 hashes) before it returns: S3-FIFO misses it
+ * every time; the sketch remembers it and TinyLFU lets it replace a cold main
+ * victim, after which it hits. */
+static void recurring_key_hits(cameo_policy_t policy, int *hits_out)
+{
+    cameo_cache_t *c = new_cache(100, 1, policy, 1, 2);
+    char key[32];
+    int round, i, hits = 0;
+
+    fill_main_with_cold_keys(c, 90);
+    for (round = 0; round < 40; round++) {
+        bool hit = access_key(c, "recurring");
+
+        if (round >= 20)
+            hits += hit;
+        for (i = 0; i < 199; i++) {
+            snprintf(key, sizeof(key), "wonder-%d-%d", round, i);
+            access_key(c, key);
+        }
+    }
+    *hits_out = hits;
+    cameo_cache_destroy(c);
+}
+
+static void test_tlfu_admits_a_recurring_key_s3fifo_keeps_missing(void **state)
+{
+    int hits;
+
+    (void)state;
+    recurring_key_hits(CAMEO_POLICY_S3FIFO, &hits);
+    assert_int_equal(0, hits);
+    recurring_key_hits(CAMEO_POLICY_S3FIFO_TLFU, &hits);
+    assert_true(hits >= 15); /* of its last 20 lookups */
+}
+
+/* One-hit wonders do not displace a frequent key from main: "hot", used once
+ * every 50 requests, never misses once in main, although main's clock takes
+ * its frequency to 0 between uses and it meets TinyLFU comparisons there. */
+static void test_tlfu_one_hit_wonders_do_not_displace_a_frequent_key(void **state)
+{
+    cameo_cache_t *c = new_cache(100, 1, CAMEO_POLICY_S3FIFO_TLFU, 1, 2);
+    char key[32];
+    int round, i;
+
+    (void)state;
+    fill_main_with_cold_keys(c, 90);
+    for (i = 0; i < 3; i++)
+        access_key(c, "hot");
+    for (round = 0; round < 400; round++) {
+        if (round >= 20)
+            assert_true(access_key(c, "hot"));
+        else
+            access_key(c, "hot");
+        for (i = 0; i < 49; i++) {
+            snprintf(key, sizeof(key), "wonder-%d-%d", round, i);
+            access_key(c, key);
+        }
+    }
+    assert_true(stats(c).evictions > 19000);
+    cameo_cache_destroy(c);
+}
+
+/* The sketch ages: a key used 40 times (counters saturated) and then left
+ * alone survives a short stream of one-hit wonders meeting it in main's
+ * victim slot, but once halving has taken its count down it loses to them.
+ * Without aging it would stay forever (a wonder's count is about 1). */
+static void test_tlfu_sketch_ages_old_frequency_fades(void **state)
+{
+    cameo_cache_t *c = new_cache(100, 1, CAMEO_POLICY_S3FIFO_TLFU, 1, 2);
+    char key[32];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 40; i++)
+        access_key(c, "old-favourite");
+    /* 80 keys: main (90) does not overflow, so its oldest entry, the old
+     * favourite, meets every TinyLFU comparison. 1,040 lookups so far, 2,040
+     * after the first wonders: less than one halving period (4,096). */
+    fill_main_with_cold_keys(c, 80);
+    for (i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "wonder-a-%d", i);
+        access_key(c, key);
+    }
+    assert_int_equal(CAMEO_OK, get(c, "old-favourite"));
+    for (i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "wonder-b-%d", i);
+        access_key(c, key);
+    }
+    assert_int_equal(CAMEO_ENOTFOUND, get(c, "old-favourite"));
+    cameo_cache_destroy(c);
+}
+
 static void test_replace_keeps_one_copy_and_correct_byte_count(void **state)
 {
     cameo_cache_t *c = new_cache(1 << 20, 1, CAMEO_POLICY_S3FIFO, 0, 0);
@@ -692,6 +828,10 @@ int main(void)
         cmocka_unit_test(test_lru_baseline_evicts_a_hot_key_s3fifo_keeps),
         cmocka_unit_test(test_byte_bound_holds_under_random_load_s3fifo),
         cmocka_unit_test(test_byte_bound_holds_under_random_load_lru),
+        cmocka_unit_test(test_byte_bound_holds_under_random_load_s3fifo_tlfu),
+        cmocka_unit_test(test_tlfu_admits_a_recurring_key_s3fifo_keeps_missing),
+        cmocka_unit_test(test_tlfu_one_hit_wonders_do_not_displace_a_frequent_key),
+        cmocka_unit_test(test_tlfu_sketch_ages_old_frequency_fades),
         cmocka_unit_test(test_replace_keeps_one_copy_and_correct_byte_count),
         cmocka_unit_test(test_ttl_fresh_then_stale_then_expired),
         cmocka_unit_test(test_too_big_entry_rejected_and_old_entry_removed),

@@ -2,12 +2,21 @@
  * fuzz_config_values.c - the size and duration parsers of the command line
  * on arbitrary strings: they accept or refuse, never overflow.
  */
-#include <assert.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/daemon_config.h"
+
+/* Checked in every build type (CHECK() is compiled out with NDEBUG). */
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
+            abort();                                                                                         \
+        }                                                                                                    \
+    } while (0)
 
 const char *const cameo_fuzz_seeds[] = {
     "256MiB",
@@ -36,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t bytes = 0;
     uint64_t ms = 0;
     if (cameo_parse_size(s, &bytes) == 0)
-        assert(s[0] >= '0' && s[0] <= '9');
+        CHECK(s[0] >= '0' && s[0] <= '9');
     if (cameo_parse_duration(s, &ms) == 0)
-        assert(s[0] >= '0' && s[0] <= '9' && strpbrk(s, "smhd") != NULL);
+        CHECK(s[0] >= '0' && s[0] <= '9' && strpbrk(s, "smhd") != NULL);
     return 0;
 }

@@ -3,13 +3,23 @@
  * document, the entry built from them is either refused (CAMEO_ECORRUPT) or
  * a JSON object whose first member is the id and whose "avatar" is cameo's.
  */
-#include <assert.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "cameo/resp.h"
+
+/* Checked in every build type (CHECK() is compiled out with NDEBUG). */
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
+            abort();                                                                                         \
+        }                                                                                                    \
+    } while (0)
 
 const char *const cameo_fuzz_seeds[] = {
     "{\"name\":\"Ada Lovelace\",\"bio\":\"x\"}",
@@ -30,19 +40,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cameo_ttl_t ttl = {.now = 1, .ttl_ms = 1};
     cameo_entry_t *e = NULL;
     int rc = cameo_resp_profile(&rec, &ttl, &e);
-    assert(rc == CAMEO_OK || rc == CAMEO_ECORRUPT);
+    CHECK(rc == CAMEO_OK || rc == CAMEO_ECORRUPT);
     if (rc != CAMEO_OK) {
-        assert(e == NULL);
+        CHECK(e == NULL);
         return 0;
     }
     const cameo_resp_t *r = cameo_resp(e);
     json_t *back = json_loadb(cameo_resp_body(e), r->body_len, 0, NULL);
-    assert(json_is_object(back));
-    assert(strcmp(json_string_value(json_object_get(back, "id")), "fz") == 0);
+    CHECK(json_is_object(back));
+    CHECK(strcmp(json_string_value(json_object_get(back, "id")), "fz") == 0);
     json_t *avatar = json_object_get(back, "avatar");
-    assert(rec.avatar_version ? json_is_object(avatar) : json_is_null(avatar));
-    assert(memcmp(cameo_resp_body(e), "{\"id\":\"fz\"", 10) == 0);
-    assert(r->etag[0] == '"');
+    CHECK(rec.avatar_version ? json_is_object(avatar) : json_is_null(avatar));
+    CHECK(memcmp(cameo_resp_body(e), "{\"id\":\"fz\"", 10) == 0);
+    CHECK(r->etag[0] == '"');
     json_decref(back);
     cameo_entry_unref(e);
     return 0;

@@ -28,6 +28,7 @@ enum {
     CAMEO_EPENDING = -20009,  /* the answer comes later through the callback */
     CAMEO_ECORRUPT = -20010,  /* stored data failed a check */
     CAMEO_ENOTSUP = -20011,   /* this tier or origin does not do that */
+    CAMEO_ETIMEDOUT = -20012, /* no answer in time */
 };
 
 /* A static, human-readable description of err (never NULL). */

@@ -23,21 +23,10 @@
 #define CAMEO_ENGINE_H
 
 #include "cameo/cache.h"
+#include "cameo/loop.h"
 #include "cameo/metrics.h"
 #include "cameo/origin.h"
 #include "cameo/tier.h"
-
-/* A unit of work handed to a loop. */
-typedef struct cameo_task {
-    struct cameo_task *_next; /* free for the loop implementation's queue */
-    void (*run)(struct cameo_task *task);
-} cameo_task_t;
-
-/* The caller's event loop, as the engine sees it. post() may be called from
- * any thread; it must run task->run(task) later on the loop's own thread. */
-typedef struct cameo_loop {
-    void (*post)(struct cameo_loop *loop, cameo_task_t *task);
-} cameo_loop_t;
 
 typedef struct cameo_engine cameo_engine_t;
 
@@ -127,9 +116,24 @@ int cameo_engine_put_avatar(cameo_engine_t *e, const char *id, const cameo_blob_
                             cameo_write_t *w);
 int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w);
 
-/* Drops user id's entries from every tier and detaches any fill in flight.
- * Synchronous. */
+/* Drops user id's entries from the local tiers and detaches any fill in
+ * flight. Synchronous; the remote tier is not touched (see below). */
 void cameo_engine_invalidate(cameo_engine_t *e, const char *id);
+
+/* Invalidates ids[0..n) everywhere: the local tiers at once, then the
+ * remote tier in one round trip from w->loop. Returns CAMEO_OK when all is
+ * done already (no remote tier, or it is away: its copies then expire by
+ * their TTL), or CAMEO_EPENDING and w->done runs later with w->err OK. */
+int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_t n, cameo_write_t *w);
+
+/* Each worker loop calls attach on its thread as it starts, and detach as
+ * it stops after its last request: remote tiers keep a connection per
+ * loop. */
+void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop);
+void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop);
+
+/* 1 when no fill or write is waiting on a tier or the origin. */
+int cameo_engine_idle(cameo_engine_t *e);
 
 /* For /readyz and /metrics: the tiers and origin the engine runs on. */
 size_t cameo_engine_tiers(cameo_engine_t *e, cameo_tier_t *const **out);

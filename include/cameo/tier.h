@@ -9,17 +9,39 @@
  * (src/tier/tier_mem.c); Redis and disk tiers are new files filling this
  * table.
  *
- * Threading: every operation may be called from any worker thread.
+ * Two kinds of tier fill the table. A local tier (memory, disk) answers at
+ * once: get/peek/put/remove, callable from any thread. A remote tier (Redis)
+ * talks over the network from the workers' event loops: it keeps one
+ * connection per loop (attach/detach) and answers through callbacks on that
+ * loop (get_async/put_async/remove_async). A tier leaves the other kind's
+ * operations NULL.
  */
 #ifndef CAMEO_TIER_H
 #define CAMEO_TIER_H
 
 #include "cameo/cache.h"
+#include "cameo/loop.h"
 
 typedef struct cameo_tier cameo_tier_t;
 
+/* A key: bytes and length (keys are not NUL-terminated). */
+typedef struct cameo_key {
+    const char *p;
+    size_t len;
+} cameo_key_t;
+
+/* get_async's answer, on the loop that asked: entries[i] is keys[i]'s entry
+ * (a reference the callback borrows: take one to keep it) or NULL for a
+ * miss. err is CAMEO_OK, or the reason every entry is NULL (CAMEO_EUNAVAIL:
+ * not connected; CAMEO_ETIMEDOUT: no answer in time; CAMEO_EIO). */
+typedef void (*cameo_tier_got_cb)(void *arg, int err, cameo_entry_t *const *entries, size_t n);
+
+/* remove_async's answer, on the loop that asked. */
+typedef void (*cameo_tier_done_cb)(void *arg, int err);
+
 typedef struct cameo_tier_stats {
     uint64_t hits, misses, evictions, bytes, items, capacity;
+    uint64_t errors, timeouts; /* remote tiers: commands that failed or got no answer in time */
 } cameo_tier_stats_t;
 
 typedef struct cameo_tier_ops {
@@ -42,6 +64,35 @@ typedef struct cameo_tier_ops {
     /* Removes key. CAMEO_OK or CAMEO_ENOTFOUND. */
     int (*remove)(cameo_tier_t *t, const void *key, size_t key_len);
 
+    /* ---- remote tiers; each call on the thread of the loop it names ---- */
+
+    /* On each worker's loop thread as it starts: make this loop's
+     * connection. An error leaves the tier unusable on that loop (its calls
+     * answer CAMEO_EUNAVAIL). */
+    int (*attach)(cameo_tier_t *t, cameo_loop_t *loop);
+
+    /* On each worker's loop thread after its last request: pending callbacks
+     * fire (with CAMEO_EUNAVAIL), timers and watches are released; no
+     * callback of the tier runs on that loop afterwards. */
+    void (*detach)(cameo_tier_t *t, cameo_loop_t *loop);
+
+    /* Looks keys[0..n) up in one round trip (n <= 1000). Returns CAMEO_OK
+     * and cb runs later, exactly once; or an error (e.g. CAMEO_EUNAVAIL while
+     * disconnected) and cb never runs. keys are copied before it returns. */
+    int (*get_async)(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n, uint64_t now,
+                     cameo_tier_got_cb cb, void *arg);
+
+    /* Stores e (copied out before it returns). Fire and forget: failures
+     * are counted, never reported. */
+    void (*put_async)(cameo_tier_t *t, cameo_loop_t *loop, cameo_entry_t *e, uint64_t now);
+
+    /* Removes keys[0..n). Same contract as get_async; cb's err tells
+     * whether the removal is known to have happened. */
+    int (*remove_async)(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
+                        cameo_tier_done_cb cb, void *arg);
+
+    /* ---- every tier ---- */
+
     void (*stats)(cameo_tier_t *t, cameo_tier_stats_t *out);
 
     /* Cheap health: CAMEO_OK or CAMEO_EUNAVAIL, detail in buf. No I/O. */
@@ -59,5 +110,20 @@ struct cameo_tier {
  * cfg->capacity bytes. Returns CAMEO_OK and *out, or the error of
  * cameo_cache_create(). */
 int cameo_tier_mem_create(const cameo_cache_config_t *cfg, cameo_tier_t **out);
+
+/* tier_redis: L2 in Redis, shared by every cameo instance (src/tier/tier_redis.c). */
+typedef struct cameo_redis_config {
+    const char *url;     /* redis://[user:password@]host:port[/db]; required */
+    const char *prefix;  /* key namespace (default "cameo:"); keys are PREFIX "v1:" KEY */
+    uint64_t timeout_ms; /* per command (default 50): then the read goes on without Redis */
+    unsigned jitter_pct; /* +-% spread of each stored entry's Redis expiry (default 10) */
+    size_t max_value;    /* entries with a larger payload are not stored (default 1 MiB) */
+} cameo_redis_config_t;
+
+/* Checks cfg (URL scheme and form, prefix) and creates the tier; it
+ * connects when each loop attaches. Returns CAMEO_OK and *out, or
+ * CAMEO_EINVAL with a one-line reason in errbuf (never containing the
+ * password), or CAMEO_ENOMEM. */
+int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out, char *errbuf, size_t errlen);
 
 #endif

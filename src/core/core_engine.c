@@ -39,7 +39,8 @@ typedef struct flight {
     int detached;          /* shard lock: invalidated while in flight, result not stored */
     cameo_read_t *waiters; /* shard lock */
     fill_kind_t kind;
-    uint64_t now; /* when the fill started: expiry counts from here */
+    uint64_t now;       /* when the fill started: expiry counts from here */
+    cameo_loop_t *loop; /* the loop that started it: remote tiers are used from there */
     size_t key_len;
     char key[CAMEO_KEY_MAX];
     char id[CAMEO_ID_MAX + 1];
@@ -53,8 +54,11 @@ typedef struct flight_shard {
 
 struct cameo_engine {
     cameo_engine_config_t cfg;
-    cameo_tier_t *tiers[TIERS_MAX];
+    cameo_tier_t *tiers[TIERS_MAX]; /* all, in read order */
     size_t ntiers;
+    cameo_tier_t *local[TIERS_MAX]; /* the synchronous ones, in read order (memory first) */
+    size_t nlocal;
+    cameo_tier_t *remote; /* the remote tier (Redis), read after the local ones; or NULL */
     cameo_origin_t *origin;
     cameo_metrics_t *metrics;
     flight_shard_t shards[FLIGHT_SHARDS];
@@ -73,10 +77,14 @@ typedef struct cameo_batch {
     cameo_read_t waiters[];
 } batch_t;
 
-/* One origin call and the flights it fills. */
+/* One fill of some flights: a remote tier lookup (when there is one), then
+ * one origin call for what it did not have. */
 typedef struct fill_call {
     cameo_engine_t *engine;
-    uint64_t started_us;
+    fill_kind_t kind;
+    cameo_loop_t *loop; /* where the fill started */
+    uint64_t now;
+    uint64_t started_us; /* of the origin call */
     size_t n;
     flight_t *flights[];
 } fill_call_t;
@@ -120,6 +128,20 @@ int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *t
         e->cfg.blob_ttl_ms = 24 * 3600 * 1000;
     memcpy(e->tiers, tiers, ntiers * sizeof(*tiers));
     e->ntiers = ntiers;
+    for (size_t t = 0; t < ntiers; t++) {
+        if (tiers[t]->ops->get != NULL) {
+            e->local[e->nlocal++] = tiers[t];
+        } else if (tiers[t]->ops->get_async != NULL && e->remote == NULL) {
+            e->remote = tiers[t];
+        } else {
+            free(e);
+            return CAMEO_EINVAL; /* at most one remote tier */
+        }
+    }
+    if (e->nlocal == 0 || e->tiers[0] != e->local[0]) {
+        free(e);
+        return CAMEO_EINVAL; /* a local tier (memory) comes first */
+    }
     e->origin = origin;
     e->metrics = metrics;
     for (size_t i = 0; i < FLIGHT_SHARDS; i++)
@@ -263,18 +285,52 @@ static void deliver(cameo_read_t *w, int err, cameo_entry_t *entry)
     post_read(w);
 }
 
+/* Stores an entry in the remote tier from the loop that owns the
+ * connection: origin callbacks run on origin threads. */
+typedef struct remote_put {
+    cameo_task_t task;
+    cameo_engine_t *engine;
+    cameo_loop_t *loop;
+    cameo_entry_t *entry;
+} remote_put_t;
+
+static void remote_put_run(cameo_task_t *t)
+{
+    remote_put_t *p = (remote_put_t *)t;
+    p->engine->remote->ops->put_async(p->engine->remote, p->loop, p->entry, p->loop->now_ms(p->loop));
+    cameo_entry_unref(p->entry);
+    free(p);
+}
+
+static void remote_put(cameo_engine_t *e, cameo_loop_t *loop, cameo_entry_t *entry)
+{
+    remote_put_t *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return; /* the remote tier just misses this fill */
+    p->task.run = remote_put_run;
+    p->engine = e;
+    p->loop = loop;
+    cameo_entry_ref(entry);
+    p->entry = entry;
+    loop->post(loop, &p->task);
+}
+
 /* Ends flight f with err and entry (entry: the fill's reference, or NULL):
- * stores the entry in every tier unless f was detached, then answers every
+ * stores the entry in the local tiers, and in the remote one when it came
+ * from the origin (to_remote), unless f was detached; then answers every
  * waiter. Frees f and drops the fill's reference. Any thread. */
-static void flight_complete(cameo_engine_t *e, flight_t *f, int err, cameo_entry_t *entry)
+static void flight_complete(cameo_engine_t *e, flight_t *f, int err, cameo_entry_t *entry, int to_remote)
 {
     flight_shard_t *s = shard_of(e, f->hash);
     pthread_mutex_lock(&s->lock);
     if (!f->detached) {
         flight_unlink(s, f);
-        if (entry != NULL)
-            for (size_t t = 0; t < e->ntiers; t++)
-                e->tiers[t]->ops->put(e->tiers[t], entry, f->now);
+        if (entry != NULL) {
+            for (size_t t = 0; t < e->nlocal; t++)
+                e->local[t]->ops->put(e->local[t], entry, f->now);
+            if (to_remote && e->remote != NULL)
+                remote_put(e, f->loop, entry);
+        }
     }
     cameo_read_t *w = f->waiters;
     f->waiters = NULL;
@@ -305,15 +361,16 @@ static cameo_ttl_t ttl_for(const cameo_engine_t *e, fill_kind_t kind, uint64_t n
     return t;
 }
 
-/* Looks key up tier by tier; a hit in a lower tier fills the tiers above.
- * Returns CAMEO_OK or CAMEO_ESTALE with *out, or CAMEO_ENOTFOUND. */
+/* Looks key up in the local tiers; a hit in a lower one fills those above.
+ * Returns CAMEO_OK or CAMEO_ESTALE with *out, or CAMEO_ENOTFOUND. (The
+ * remote tier is read inside a flight: see fill_start.) */
 static int tiers_get(cameo_engine_t *e, const char *key, size_t key_len, uint64_t now, cameo_entry_t **out)
 {
-    for (size_t t = 0; t < e->ntiers; t++) {
-        int rc = e->tiers[t]->ops->get(e->tiers[t], key, key_len, now, out);
+    for (size_t t = 0; t < e->nlocal; t++) {
+        int rc = e->local[t]->ops->get(e->local[t], key, key_len, now, out);
         if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
             for (size_t u = 0; u < t; u++)
-                e->tiers[u]->ops->put(e->tiers[u], *out, now);
+                e->local[u]->ops->put(e->local[u], *out, now);
             return rc;
         }
     }
@@ -322,12 +379,14 @@ static int tiers_get(cameo_engine_t *e, const char *key, size_t key_len, uint64_
 
 /* ---- origin calls ---- */
 
-static fill_call_t *call_new(cameo_engine_t *e, size_t n)
+static fill_call_t *call_new(cameo_engine_t *e, fill_kind_t kind, cameo_loop_t *loop, uint64_t now, size_t n)
 {
     fill_call_t *c = calloc(1, sizeof(*c) + n * sizeof(flight_t *));
     if (c != NULL) {
         c->engine = e;
-        c->started_us = clock_us();
+        c->kind = kind;
+        c->loop = loop;
+        c->now = now;
     }
     return c;
 }
@@ -345,7 +404,7 @@ static void on_profiles(void *arg, int err, const cameo_profile_rec_t *recs, siz
 
     if (err != CAMEO_OK) {
         for (size_t i = 0; i < c->n; i++)
-            flight_complete(e, c->flights[i], err, NULL);
+            flight_complete(e, c->flights[i], err, NULL, 0);
         goto done;
     }
     /* Match records to flights by id first (sort once, then search), and
@@ -354,7 +413,7 @@ static void on_profiles(void *arg, int err, const cameo_profile_rec_t *recs, siz
     const cameo_profile_rec_t **match = calloc(c->n, sizeof(*match));
     if (match == NULL) {
         for (size_t i = 0; i < c->n; i++)
-            flight_complete(e, c->flights[i], CAMEO_ENOMEM, NULL);
+            flight_complete(e, c->flights[i], CAMEO_ENOMEM, NULL, 0);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -375,7 +434,7 @@ static void on_profiles(void *arg, int err, const cameo_profile_rec_t *recs, siz
             cameo_ttl_t ttl = ttl_for(e, FILL_PROFILE, f->now, 1);
             rc = cameo_resp_missing(f->key, f->key_len, &ttl, &entry);
         }
-        flight_complete(e, f, rc, rc == CAMEO_OK ? entry : NULL);
+        flight_complete(e, f, rc, rc == CAMEO_OK ? entry : NULL, 1);
     }
     free(match);
 done:
@@ -399,17 +458,19 @@ static void on_blob(void *arg, int err, const cameo_blob_t *blob)
         cameo_ttl_t ttl = ttl_for(e, FILL_BLOB, f->now, 1);
         rc = cameo_resp_missing(f->key, f->key_len, &ttl, &entry);
     }
-    flight_complete(e, f, rc, rc == CAMEO_OK ? entry : NULL);
+    flight_complete(e, f, rc, rc == CAMEO_OK ? entry : NULL, 1);
     free(c);
     call_end(e);
 }
 
-/* Starts the origin call that fills c->flights (already in the table).
- * On failure the flights are completed with the error. */
-static void call_start(cameo_engine_t *e, fill_call_t *c, fill_kind_t kind)
+/* Starts the origin call that fills c->flights (already in the table; the
+ * fill was counted by call_begin). On failure the flights are completed
+ * with the error. */
+static void origin_start(cameo_engine_t *e, fill_call_t *c)
 {
     int rc;
-    call_begin(e);
+    fill_kind_t kind = c->kind;
+    c->started_us = clock_us();
     if (kind == FILL_BLOB) {
         rc = e->origin->ops->get_avatar(e->origin, c->flights[0]->id, c->flights[0]->version, on_blob, c);
     } else {
@@ -429,10 +490,56 @@ static void call_start(cameo_engine_t *e, fill_call_t *c, fill_kind_t kind)
         cameo_metrics_origin(e->metrics, kind == FILL_BLOB ? CAMEO_OP_GET_AVATAR : CAMEO_OP_GET_PROFILES, rc,
                              0);
         for (size_t i = 0; i < c->n; i++)
-            flight_complete(e, c->flights[i], rc, NULL);
+            flight_complete(e, c->flights[i], rc, NULL, 0);
         free(c);
         call_end(e);
     }
+}
+
+/* The remote tier's answer, on the loop that asked: fresh entries end their
+ * flights; the rest go to the origin in one call. */
+static void on_remote(void *arg, int err, cameo_entry_t *const *entries, size_t n)
+{
+    fill_call_t *c = arg;
+    cameo_engine_t *e = c->engine;
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        cameo_entry_t *hit = err == CAMEO_OK && i < n ? entries[i] : NULL;
+        if (hit != NULL && c->now < hit->expires_at) {
+            cameo_entry_ref(hit);
+            flight_complete(e, c->flights[i], CAMEO_OK, hit, 0);
+        } else {
+            c->flights[kept++] = c->flights[i];
+        }
+    }
+    c->n = kept;
+    if (kept > 0) {
+        origin_start(e, c);
+    } else {
+        free(c);
+        call_end(e);
+    }
+}
+
+/* Fills c's flights: the remote tier first when there is one (it answers
+ * on c->loop), then the origin for the rest. Runs on c->loop's thread. */
+static void fill_start(cameo_engine_t *e, fill_call_t *c)
+{
+    call_begin(e);
+    if (e->remote != NULL) {
+        cameo_key_t small[16], *keys = c->n <= 16 ? small : malloc(c->n * sizeof(*keys));
+        if (keys != NULL) {
+            for (size_t i = 0; i < c->n; i++)
+                keys[i] = (cameo_key_t){c->flights[i]->key, c->flights[i]->key_len};
+            int rc = e->remote->ops->get_async(e->remote, c->loop, keys, c->n, c->now, on_remote, c);
+            if (keys != small)
+                free(keys);
+            if (rc == CAMEO_OK)
+                return;
+        }
+        /* Not connected (or out of memory): straight to the origin. */
+    }
+    origin_start(e, c);
 }
 
 /*
@@ -443,8 +550,8 @@ static void call_start(cameo_engine_t *e, fill_call_t *c, fill_kind_t kind)
  * and w is not queued. *err is CAMEO_ENOMEM when a flight could not be made.
  */
 static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len,
-                             const char *id, const char *version, uint64_t now, cameo_read_t *w,
-                             cameo_entry_t **hit, int *err)
+                             const char *id, const char *version, uint64_t now, cameo_loop_t *loop,
+                             cameo_read_t *w, cameo_entry_t **hit, int *err)
 {
     uint64_t hash = XXH3_64bits(key, key_len);
     flight_shard_t *s = shard_of(e, hash);
@@ -476,6 +583,7 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
         *err = CAMEO_ENOMEM;
         return NULL;
     }
+    f->loop = loop;
     if (w != NULL) {
         w->_next_waiter = NULL;
         f->waiters = w;
@@ -493,7 +601,7 @@ static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
 {
     int err;
     cameo_entry_t *hit;
-    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w, &hit, &err);
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w->loop, w, &hit, &err);
     if (hit != NULL) {
         deliver(w, CAMEO_OK, hit);
         cameo_entry_unref(hit);
@@ -501,35 +609,35 @@ static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     }
     if (f == NULL)
         return err;
-    fill_call_t *c = call_new(e, 1);
+    fill_call_t *c = call_new(e, kind, w->loop, now, 1);
     if (c == NULL) {
-        flight_complete(e, f, CAMEO_ENOMEM, NULL);
-        return CAMEO_OK; /* the waiter (if any) has its answer */
+        flight_complete(e, f, CAMEO_ENOMEM, NULL, 0);
+        return CAMEO_OK; /* the waiter has its answer */
     }
     c->flights[0] = f;
     c->n = 1;
-    call_start(e, c, kind);
+    fill_start(e, c);
     return CAMEO_OK;
 }
 
 static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
-                    const char *version, uint64_t now)
+                    const char *version, uint64_t now, cameo_loop_t *loop)
 {
     cameo_metrics_inc(&e->metrics->stale_served);
     int err;
     cameo_entry_t *hit;
-    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, NULL, &hit, &err);
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, loop, NULL, &hit, &err);
     if (f == NULL)
         return; /* one is running already */
     cameo_metrics_inc(&e->metrics->refreshes);
-    fill_call_t *c = call_new(e, 1);
+    fill_call_t *c = call_new(e, kind, loop, now, 1);
     if (c == NULL) {
-        flight_complete(e, f, CAMEO_ENOMEM, NULL);
+        flight_complete(e, f, CAMEO_ENOMEM, NULL, 0);
         return;
     }
     c->flights[0] = f;
     c->n = 1;
-    call_start(e, c, kind);
+    fill_start(e, c);
 }
 
 /* The read path of one key: tiers, then a flight. */
@@ -544,7 +652,7 @@ static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t 
             return CAMEO_ENOTFOUND;
         }
         if (rc == CAMEO_ESTALE)
-            refresh(e, kind, key, key_len, id, version, now);
+            refresh(e, kind, key, key_len, id, version, now, r->loop);
         *out = hit;
         return CAMEO_OK;
     }
@@ -587,7 +695,7 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
                 continue;
             }
             if (rc == CAMEO_ESTALE)
-                refresh(e, FILL_PROFILE, key, key_len, ids[i], NULL, now);
+                refresh(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop);
             results[i] = hit;
             errs[i] = CAMEO_OK;
         } else {
@@ -599,7 +707,7 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
         return CAMEO_OK;
 
     batch_t *b = calloc(1, sizeof(*b) + nmiss * sizeof(cameo_read_t));
-    fill_call_t *c = call_new(e, nmiss);
+    fill_call_t *c = call_new(e, FILL_PROFILE, r->loop, now, nmiss);
     if (b == NULL || c == NULL) {
         free(b);
         free(c);
@@ -625,7 +733,7 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
         size_t key_len = cameo_key_profile(key, ids[i]);
         int err;
         cameo_entry_t *hit;
-        flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, w, &hit, &err);
+        flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop, w, &hit, &err);
         if (f != NULL)
             c->flights[c->n++] = f;
         else if (hit != NULL || err != CAMEO_OK)
@@ -633,7 +741,7 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
         cameo_entry_unref(hit);
     }
     if (c->n > 0) {
-        call_start(e, c, FILL_PROFILE); /* one origin call for every new flight */
+        fill_start(e, c); /* one remote lookup, then one origin call, for every new flight */
     } else {
         free(c);
     }
@@ -655,8 +763,8 @@ void cameo_engine_invalidate(cameo_engine_t *e, const char *id)
         flight_unlink(s, f);
         f->detached = 1;
     }
-    for (size_t t = 0; t < e->ntiers; t++)
-        e->tiers[t]->ops->remove(e->tiers[t], key, key_len);
+    for (size_t t = 0; t < e->nlocal; t++)
+        e->local[t]->ops->remove(e->local[t], key, key_len);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -671,9 +779,28 @@ static void write_task_run(cameo_task_t *t)
     w->done(w);
 }
 
-/* Origin callback of every write: drop the user's entries everywhere, then
- * answer on the writer's loop with the stored profile (not cached: two
- * writes' callbacks may run in either order, so only a read fills). */
+static void on_remote_removed(void *arg, int err)
+{
+    (void)err; /* counted by the tier; the local tiers are already clean */
+    cameo_write_t *w = arg;
+    w->done(w);
+}
+
+/* On the writer's loop: drop the key from the remote tier, then answer. */
+static void write_remote_run(cameo_task_t *t)
+{
+    cameo_write_t *w = (cameo_write_t *)((char *)t - offsetof(cameo_write_t, _task));
+    cameo_engine_t *e = w->_engine;
+    char key[CAMEO_KEY_MAX];
+    cameo_key_t k = {key, cameo_key_profile(key, w->_id)};
+    if (e->remote->ops->remove_async(e->remote, w->loop, &k, 1, on_remote_removed, w) != CAMEO_OK)
+        w->done(w); /* Redis is away: the tier counts it; its copy expires by its TTL */
+}
+
+/* Origin callback of every write: drop the user's entries from the local
+ * tiers (and the remote one, from the writer's loop), then answer on the
+ * writer's loop with the stored profile (not cached: two writes' callbacks
+ * may run in either order, so only a read fills). */
 static void on_write(void *arg, int err, const cameo_profile_rec_t *rec, int created)
 {
     cameo_write_t *w = arg;
@@ -689,7 +816,7 @@ static void on_write(void *arg, int err, const cameo_profile_rec_t *rec, int cre
         if (cameo_resp_profile(rec, &ttl, &w->entry) != CAMEO_OK)
             w->entry = NULL;
     }
-    w->_task.run = write_task_run;
+    w->_task.run = err == CAMEO_OK && e->remote != NULL ? write_remote_run : write_task_run;
     w->loop->post(w->loop, &w->_task);
     call_end(e);
 }
@@ -736,4 +863,54 @@ int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_w
 {
     write_init(e, w, id, WRITE_DELETE_AVATAR);
     return write_started(e, w, e->origin->ops->delete_avatar(e->origin, id, now_wall, on_write, w));
+}
+
+static void on_invalidated(void *arg, int err)
+{
+    (void)err; /* counted by the tier */
+    cameo_write_t *w = arg;
+    w->err = CAMEO_OK;
+    w->done(w);
+}
+
+int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_t n, cameo_write_t *w)
+{
+    for (size_t i = 0; i < n; i++)
+        cameo_engine_invalidate(e, ids[i]);
+    if (e->remote == NULL || n == 0)
+        return CAMEO_OK;
+    char *buf = malloc(n * CAMEO_KEY_MAX);
+    cameo_key_t *keys = malloc(n * sizeof(*keys));
+    int rc = CAMEO_ENOMEM;
+    if (buf != NULL && keys != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            char *k = buf + i * CAMEO_KEY_MAX;
+            keys[i] = (cameo_key_t){k, cameo_key_profile(k, ids[i])};
+        }
+        w->_engine = e;
+        rc = e->remote->ops->remove_async(e->remote, w->loop, keys, n, on_invalidated, w);
+    }
+    free(buf);
+    free(keys);
+    return rc == CAMEO_OK ? CAMEO_EPENDING : CAMEO_OK;
+}
+
+void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop)
+{
+    if (e->remote != NULL && e->remote->ops->attach != NULL)
+        e->remote->ops->attach(e->remote, loop);
+}
+
+void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop)
+{
+    if (e->remote != NULL && e->remote->ops->detach != NULL)
+        e->remote->ops->detach(e->remote, loop);
+}
+
+int cameo_engine_idle(cameo_engine_t *e)
+{
+    pthread_mutex_lock(&e->idle_lock);
+    int idle = e->inflight == 0;
+    pthread_mutex_unlock(&e->idle_lock);
+    return idle;
 }

@@ -39,6 +39,8 @@ const char *cameo_strerror(int err)
         return "corrupt: stored data failed a check";
     case CAMEO_ENOTSUP:
         return "not supported by this tier or origin";
+    case CAMEO_ETIMEDOUT:
+        return "timed out: no answer in time";
     default:
         break;
     }

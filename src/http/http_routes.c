@@ -45,7 +45,8 @@ typedef enum {
     K_BATCH,
     K_WRITE_PROFILE,
     K_WRITE_AVATAR,
-    K_DELETE
+    K_DELETE,
+    K_INVALIDATE
 } kind_t;
 
 typedef struct rctx {
@@ -544,7 +545,9 @@ static void on_write(cameo_write_t *wr)
         engine_release(c);
         return;
     }
-    if (wr->err != CAMEO_OK) {
+    if (c->kind == K_INVALIDATE) {
+        send_json(c, 200, json_pack("{s:I}", "invalidated", (json_int_t)c->n));
+    } else if (wr->err != CAMEO_OK) {
         send_engine_error(c, wr->err,
                           c->kind == K_WRITE_AVATAR ? "no such user; create the profile first"
                                                     : "no such user");
@@ -752,10 +755,12 @@ static void route_invalidate(rctx_t *c)
     }
     if (!require_admin(c) || !require_json_body(c, c->w->server->cfg.max_batch_body) || !parse_ids(c))
         return;
-    for (size_t i = 0; i < c->n; i++)
-        cameo_engine_invalidate(c->w->server->cfg.engine, c->ids[i]);
     cameo_log(CAMEO_LOG_INFO, "invalidate", "ids=%zu", c->n);
-    send_json(c, 200, json_pack("{s:I}", "invalidated", (json_int_t)c->n));
+    c->kind = K_INVALIDATE;
+    if (cameo_engine_invalidate_ids(c->w->server->cfg.engine, c->ids, c->n, &c->write) == CAMEO_EPENDING)
+        engine_hold(c);
+    else
+        send_json(c, 200, json_pack("{s:I}", "invalidated", (json_int_t)c->n));
 }
 
 /* Renders into a memory stream with render(), then sends it. */

@@ -26,40 +26,6 @@
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_BATCH 16
 
-/* A cameo_task_t on its way to a worker's loop. */
-typedef struct post_msg {
-    h2o_multithread_message_t super;
-    cameo_task_t *task;
-} post_msg_t;
-
-/* cameo_loop_t.post: any thread. */
-static void worker_post(cameo_loop_t *loop, cameo_task_t *task)
-{
-    cameo_worker_t *w = (cameo_worker_t *)loop;
-    post_msg_t *m = malloc(sizeof(*m));
-    if (m == NULL) {
-        /* Without memory the answer cannot travel; the request times out
-         * rather than crash the process. Counted in the log. */
-        cameo_log(CAMEO_LOG_ERROR, "post_failed", "worker=%u reason=out_of_memory", w->index);
-        return;
-    }
-    memset(m, 0, sizeof(*m));
-    m->task = task;
-    h2o_multithread_send_message(&w->tasks, &m->super);
-}
-
-static void on_tasks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    (void)receiver;
-    while (!h2o_linklist_is_empty(messages)) {
-        post_msg_t *m = H2O_STRUCT_FROM_MEMBER(post_msg_t, super.link, messages->next);
-        h2o_linklist_unlink(&m->super.link);
-        cameo_task_t *task = m->task;
-        free(m);
-        task->run(task);
-    }
-}
-
 static void on_ctl(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     cameo_worker_t *w = H2O_STRUCT_FROM_MEMBER(cameo_worker_t, ctl, receiver);
@@ -118,6 +84,7 @@ static void *worker_main(void *arg)
     cameo_worker_t *w = arg;
     h2o_evloop_t *loop = w->ctx.loop;
 
+    cameo_engine_attach(w->server->cfg.engine, &w->loop);
     w->listener = h2o_evloop_socket_create(loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     h2o_socket_read_start(w->listener, on_accept);
@@ -127,7 +94,9 @@ static void *worker_main(void *arg)
             uint64_t deadline = atomic_load(&w->server->deadline_ms);
             /* Done when no request is in flight and every connection has
              * closed (h2o cannot dispose a context with open ones). */
-            if ((w->inflight == 0 && w->conns == 0) || mono_ms() >= deadline)
+            if ((w->inflight == 0 && w->conns == 0 && atomic_load(&w->posted) == 0 &&
+                 cameo_engine_idle(w->server->cfg.engine)) ||
+                mono_ms() >= deadline)
                 break;
         }
         /* Wakes for I/O, posted tasks and the shutdown message; while draining,
@@ -137,6 +106,7 @@ static void *worker_main(void *arg)
             break;
         }
     }
+    cameo_engine_detach(w->server->cfg.engine, &w->loop);
     /* request_shutdown armed HTTP/2's GOAWAY resend timer (unused here);
      * the context cannot be disposed with it linked. */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
@@ -218,7 +188,7 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
         cameo_worker_t *w = &s->workers[i];
         w->server = s;
         w->index = i;
-        w->loop.post = worker_post;
+        cameo__loop_init(w);
         w->listen_fd = open_listener(cfg->host, cfg->port, errbuf, errlen);
         if (w->listen_fd < 0)
             goto err;
@@ -226,7 +196,7 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
         w->accept_ctx.ctx = &w->ctx;
         w->accept_ctx.hosts = s->config.hosts;
         w->queue = h2o_multithread_create_queue(w->ctx.loop);
-        h2o_multithread_register_receiver(w->queue, &w->tasks, on_tasks);
+        h2o_multithread_register_receiver(w->queue, &w->tasks, cameo__loop_run_posted);
         h2o_multithread_register_receiver(w->queue, &w->ctl, on_ctl);
     }
     for (; started < cfg->workers; started++) {
@@ -287,6 +257,7 @@ void cameo_server_free(cameo_server_t *s)
             close(w->listen_fd); /* never handed to a loop */
         if (w->ctx.loop != NULL) {
             h2o_evloop_t *loop = w->ctx.loop;
+            cameo__loop_dispose_timers(w);
             h2o_context_dispose(&w->ctx);
             /* h2o closes sockets (the queues' wake-up pipes) on the next turn. */
             h2o_evloop_run(loop, 0);

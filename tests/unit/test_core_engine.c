@@ -42,10 +42,17 @@ static void tl_post(cameo_loop_t *l, cameo_task_t *t)
     pthread_mutex_unlock(&tl->lock);
 }
 
+static uint64_t tl_now(cameo_loop_t *l)
+{
+    (void)l;
+    return 0;
+}
+
 static void tl_init(test_loop_t *tl)
 {
     memset(tl, 0, sizeof(*tl));
     tl->super.post = tl_post;
+    tl->super.now_ms = tl_now;
     pthread_mutex_init(&tl->lock, NULL);
     pthread_cond_init(&tl->cond, NULL);
     tl->tail = &tl->head;
@@ -636,6 +643,246 @@ static void test_blob_miss_and_unknown_version(void **state)
     assert_int_equal(2, f->origin.ncalls);
 }
 
+/* ---- a scripted remote tier (the shape of Redis) ---- */
+
+typedef struct fake_remote {
+    cameo_tier_t super;
+    int connected;
+    int gets;      /* get_async calls */
+    size_t last_n; /* keys in the last get_async */
+    cameo_tier_got_cb get_cb;
+    void *get_arg;
+    cameo_entry_t *store[16]; /* what put_async stored, by order */
+    int nstored;
+    int removes;
+    char removed[4][CAMEO_KEY_MAX];
+    cameo_tier_done_cb rm_cb;
+    void *rm_arg;
+} fake_remote_t;
+
+static int fr_get_async(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n, uint64_t now,
+                        cameo_tier_got_cb cb, void *arg)
+{
+    (void)loop;
+    (void)keys;
+    (void)now;
+    fake_remote_t *r = (fake_remote_t *)t;
+    if (!r->connected)
+        return CAMEO_EUNAVAIL;
+    r->gets++;
+    r->last_n = n;
+    r->get_cb = cb;
+    r->get_arg = arg;
+    return CAMEO_OK;
+}
+
+static void fr_put_async(cameo_tier_t *t, cameo_loop_t *loop, cameo_entry_t *e, uint64_t now)
+{
+    (void)loop;
+    (void)now;
+    fake_remote_t *r = (fake_remote_t *)t;
+    assert_true(r->nstored < 16);
+    cameo_entry_ref(e);
+    r->store[r->nstored++] = e;
+}
+
+static int fr_remove_async(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
+                           cameo_tier_done_cb cb, void *arg)
+{
+    (void)loop;
+    fake_remote_t *r = (fake_remote_t *)t;
+    if (!r->connected)
+        return CAMEO_EUNAVAIL;
+    for (size_t i = 0; i < n && r->removes < 4; i++, r->removes++)
+        snprintf(r->removed[r->removes], CAMEO_KEY_MAX, "%.*s", (int)keys[i].len, keys[i].p);
+    r->rm_cb = cb;
+    r->rm_arg = arg;
+    return CAMEO_OK;
+}
+
+static void fr_stats(cameo_tier_t *t, cameo_tier_stats_t *out)
+{
+    (void)t;
+    memset(out, 0, sizeof(*out));
+}
+
+static const cameo_tier_ops_t fake_remote_ops = {
+    .name = "fake-remote",
+    .get_async = fr_get_async,
+    .put_async = fr_put_async,
+    .remove_async = fr_remove_async,
+    .stats = fr_stats,
+};
+
+typedef struct rfx {
+    fx_t base; /* fx_setup/teardown fields, engine rebuilt with the remote */
+    fake_remote_t remote;
+} rfx_t;
+
+static int rfx_setup(void **state)
+{
+    rfx_t *f = calloc(1, sizeof(*f));
+    f->base.origin.super.ops = &fake_ops;
+    pthread_mutex_init(&f->base.origin.lock, NULL);
+    cameo_cache_config_t cc = {.capacity = 4 << 20};
+    assert_int_equal(CAMEO_OK, cameo_tier_mem_create(&cc, &f->base.mem));
+    f->base.metrics = cameo_metrics_create(1, 0);
+    f->remote.super.ops = &fake_remote_ops;
+    f->remote.connected = 1;
+    cameo_tier_t *tiers[] = {f->base.mem, &f->remote.super};
+    cameo_engine_config_t ec = {
+        .ttl_ms = 1000, .grace_ms = 1000, .negative_ttl_ms = 100, .blob_ttl_ms = 5000};
+    assert_int_equal(CAMEO_OK, cameo_engine_create(&ec, tiers, 2, &f->base.origin.super, f->base.metrics,
+                                                   &f->base.engine));
+    tl_init(&f->base.loop);
+    *state = f;
+    return 0;
+}
+
+static int rfx_teardown(void **state)
+{
+    rfx_t *f = *state;
+    for (int i = 0; i < f->remote.nstored; i++)
+        cameo_entry_unref(f->remote.store[i]);
+    f->remote.nstored = 0;
+    *state = &f->base;
+    fx_t *base = &f->base;
+    cameo_engine_destroy(base->engine);
+    base->mem->ops->destroy(base->mem);
+    cameo_metrics_destroy(base->metrics);
+    tl_destroy(&base->loop);
+    pthread_mutex_destroy(&base->origin.lock);
+    free(f);
+    return 0;
+}
+
+static void test_remote_hit_fills_memory_without_the_origin(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    got_t g;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "rita", 0, &g));
+    assert_int_equal(1, rf->remote.gets);
+    assert_int_equal(0, f->origin.ncalls);
+    /* Redis has it, fresh. */
+    cameo_profile_rec_t rec = {.id = "rita", .doc = "{\"name\":\"from-redis\"}", .doc_len = 21};
+    cameo_ttl_t ttl = {.now = 0, .ttl_ms = 1000};
+    cameo_entry_t *e = NULL;
+    assert_int_equal(CAMEO_OK, cameo_resp_profile(&rec, &ttl, &e));
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &e, 1);
+    cameo_entry_unref(e);
+    tl_drain(&f->loop);
+    assert_non_null(strstr(g.body, "from-redis"));
+    assert_int_equal(0, f->origin.ncalls);
+    assert_int_equal(0, rf->remote.nstored);               /* not written back to where it came from */
+    assert_int_equal(CAMEO_OK, get_now(f, "rita", 1, &g)); /* now in memory */
+    assert_int_equal(1, rf->remote.gets);
+}
+
+static void test_remote_miss_goes_to_the_origin_and_fills_both(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    got_t g;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "sam", 0, &g));
+    cameo_entry_t *none = NULL;
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    assert_int_equal(1, f->origin.ncalls);
+    answer_profiles(&f->origin, 0, "", NULL);
+    tl_drain(&f->loop); /* the answer, and the remote put posted to this loop */
+    assert_int_equal(CAMEO_OK, g.err);
+    assert_int_equal(1, rf->remote.nstored);
+    assert_memory_equal("p:sam", rf->remote.store[0]->key, 5);
+}
+
+static void test_remote_down_or_timing_out_goes_straight_to_the_origin(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    got_t g;
+    rf->remote.connected = 0;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "tom", 0, &g));
+    assert_int_equal(0, rf->remote.gets);
+    assert_int_equal(1, f->origin.ncalls);
+    answer_profiles(&f->origin, 0, "", NULL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_OK, g.err);
+
+    rf->remote.connected = 1;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "uma", 0, &g));
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_ETIMEDOUT, NULL, 0);
+    assert_int_equal(2, f->origin.ncalls);
+    answer_profiles(&f->origin, 1, "", NULL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_OK, g.err);
+}
+
+static void test_remote_lookup_is_coalesced_and_batched(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    got_t a, b;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "v1", 0, &a));
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "v1", 0, &b));
+    assert_int_equal(1, rf->remote.gets); /* the second waits on the first's flight */
+    cameo_entry_t *none = NULL;
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    answer_profiles(&f->origin, 0, "", NULL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_OK, a.err);
+    assert_int_equal(CAMEO_OK, b.err);
+
+    const char *ids[] = {"w1", "w2", "w3"};
+    cameo_entry_t *results[3];
+    int errs[3];
+    got_t g;
+    got_init(&g, &f->loop);
+    assert_int_equal(CAMEO_EPENDING, cameo_engine_get_profiles(f->engine, ids, 3, 0, results, errs, &g.r));
+    assert_int_equal(2, rf->remote.gets);
+    assert_int_equal(3, (int)rf->remote.last_n); /* one MGET for the batch */
+    cameo_entry_t *got[3] = {NULL, NULL, NULL};
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, got, 3);
+    assert_int_equal(3, (int)f->origin.calls[1].n); /* then one origin call */
+    answer_profiles(&f->origin, 1, "", NULL);
+    tl_drain(&f->loop);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(CAMEO_OK, errs[i]);
+        cameo_entry_unref(results[i]);
+    }
+}
+
+static void test_write_is_acknowledged_after_the_remote_copy_is_gone(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    wgot_t w = {.w = {.loop = &f->loop.super, .done = wgot_done}};
+    assert_int_equal(CAMEO_OK, cameo_engine_put_profile(f->engine, "xan", "{}", 2, 1, &w.w));
+    cameo_profile_rec_t rec = {.id = "xan", .doc = "{}", .doc_len = 2};
+    f->origin.calls[0].wcb(f->origin.calls[0].arg, CAMEO_OK, &rec, 1);
+    tl_drain(&f->loop); /* runs the remote removal */
+    assert_int_equal(1, rf->remote.removes);
+    assert_string_equal("p:xan", rf->remote.removed[0]);
+    assert_int_equal(0, w.done); /* not before Redis said so */
+    rf->remote.rm_cb(rf->remote.rm_arg, CAMEO_OK);
+    assert_int_equal(1, w.done);
+    assert_int_equal(CAMEO_OK, w.err);
+}
+
+static void test_invalidate_ids_removes_every_key_in_one_call(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    wgot_t w = {.w = {.loop = &f->loop.super, .done = wgot_done}};
+    const char *ids[] = {"y1", "y2", "y3"};
+    assert_int_equal(CAMEO_EPENDING, cameo_engine_invalidate_ids(f->engine, ids, 3, &w.w));
+    assert_int_equal(3, rf->remote.removes);
+    assert_string_equal("p:y3", rf->remote.removed[2]);
+    rf->remote.rm_cb(rf->remote.rm_arg, CAMEO_OK);
+    assert_int_equal(1, w.done);
+    rf->remote.connected = 0; /* Redis away: the local part is done, nothing to wait for */
+    assert_int_equal(CAMEO_OK, cameo_engine_invalidate_ids(f->engine, ids, 3, &w.w));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +902,14 @@ int main(void)
         T(test_write_drops_the_cached_profile_before_it_is_acknowledged),
         T(test_blob_miss_and_unknown_version),
 #undef T
+#define R(fn) cmocka_unit_test_setup_teardown(fn, rfx_setup, rfx_teardown)
+        R(test_remote_hit_fills_memory_without_the_origin),
+        R(test_remote_miss_goes_to_the_origin_and_fills_both),
+        R(test_remote_down_or_timing_out_goes_straight_to_the_origin),
+        R(test_remote_lookup_is_coalesced_and_batched),
+        R(test_write_is_acknowledged_after_the_remote_copy_is_gone),
+        R(test_invalidate_ids_removes_every_key_in_one_call),
+#undef R
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1266 @@
+/*
+ * tier_redis.c - the Redis tier (L2), shared by every cameo instance: the
+ * remote half of the tier method table (tier.h) over hiredis 0.14's async
+ * API, one pipelined connection per worker loop.
+ *
+ * Called by the engine only: attach/detach and the *_async operations on the
+ * thread of the loop they name; stats/status from any thread. Owns its
+ * hiredis contexts, their timers and watches; does not own the loops, and
+ * does not own the entries it is given (it copies them out) or the keys.
+ *
+ * The adapter: hiredis 0.14 has none for cameo_loop_t, so the connection
+ * registers its own event hooks: addRead/delRead/addWrite/delWrite become
+ * io_set on a watch of hiredis's fd, cleanup becomes io_close (the watch goes
+ * before hiredis closes its fd, as loop.h requires). Every way a context ends
+ * (connect failure, I/O error, redisAsyncFree) goes through cleanup, so that
+ * hook alone moves the connection to "disconnected" and arms the reconnect.
+ *
+ * Timeouts: hiredis 0.14 async has none. Each connection keeps its sent
+ * commands in a FIFO (Redis answers in order); each has a deadline (loop now
+ * + timeout_ms). One loop timer is armed for the earliest of: the first
+ * deadline not yet passed, and the oldest command's "stuck" limit (10 x
+ * timeout_ms). A deadline that passes completes its command with
+ * CAMEO_ETIMEDOUT; the reply, when it comes, is dropped. A stuck head of line
+ * (or a connect + AUTH + SELECT not done within the same limit) drops the
+ * connection; what is still pending fails with CAMEO_ETIMEDOUT.
+ *
+ * Stored values: PREFIX "v1:" KEY -> a header, the key and the payload, all
+ * integers little-endian, encoded byte by byte:
+ *
+ *   0   magic "CMR1"           4 bytes
+ *   4   flags                  u32 (cameo_entry_t.flags, verbatim)
+ *   8   expires_wall_ms        u64 (ms since the epoch)
+ *   16  stale_until_wall_ms    u64
+ *   24  key_len                u32
+ *   28  key                    key_len bytes (the cache key, without prefix)
+ *   K   payload_len            u32            (K = 28 + key_len)
+ *   K+4 checksum               u64
+ *   K+12 payload               payload_len bytes (e->data verbatim)
+ *
+ * checksum = XXH3_64bits_withSeed(payload, payload_len, XXH3_64bits(value[0,
+ * K+4))): every byte but the checksum's own, without copying the two ranges
+ * together. A value that is short, long, has another magic or checksum, or
+ * names another key (a value copied under a different key) is a miss,
+ * counted as corrupt; it is never served. A format change bumps "v1:" and
+ * "CMR1" together, so old values are simply never read.
+ *
+ * Clocks: entries carry expiry in the caller's monotonic ms; Redis holds wall
+ * ms, so several instances (and restarts) agree. The conversions read
+ * cameo_wall_ms() once per call, next to the caller's `now`: this tier is
+ * where the two clocks meet, so it reads the wall clock itself.
+ *
+ * Limits: at most CAMEO_REDIS_MAX_KEYS keys per call, CAMEO_REDIS_MAX_LOOPS
+ * loops, REDIS_MAX_PENDING unanswered commands per connection (then
+ * CAMEO_EBUSY, counted as busy), values of max_value payload bytes (larger
+ * ones are neither stored nor accepted on read; hiredis still reads a
+ * foreign oversized value whole before it is refused), Redis expiries of at
+ * most REDIS_MAX_TTL_MS.
+ *
+ * Counters: hits and misses are per key of answered lookups (a corrupt or
+ * past-stale value is a miss); errors per command that failed, including
+ * those refused while disconnected or busy and puts dropped; timeouts per
+ * command whose deadline passed. corrupt, puts dropped/skipped, busy and
+ * reconnects are in the status detail (tier.h's stats have no field).
+ *
+ * Not supported: TLS (hiredis 0.14 in Debian 12 has none), unix sockets,
+ * Sentinel and Cluster. Host names are resolved by hiredis with a blocking
+ * getaddrinfo() on the loop's thread at each (re)connect: use an address, or
+ * a name /etc/hosts answers.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis/async.h>
+#include <xxhash.h>
+
+#include "cameo/log.h"
+#include "cameo/tier.h"
+
+#define CAMEO_REDIS_MAX_KEYS 1000 /* per get_async / remove_async (tier.h) */
+#define CAMEO_REDIS_MAX_LOOPS 256 /* attached loops at once */
+#define REDIS_MAX_PREFIX 256
+#define REDIS_MAX_PENDING 4096       /* unanswered commands per connection; then CAMEO_EBUSY */
+#define REDIS_MAX_VALUE (512u << 20) /* Redis's own limit on a string */
+#define REDIS_MAX_TTL_MS (365ull * 24 * 3600 * 1000) /* longer lives are cut to a year */
+#define REDIS_BACKOFF_MIN_MS 50
+#define REDIS_BACKOFF_MAX_MS 2000
+#define REDIS_STUCK_FACTOR 10 /* x timeout_ms: drop a connection whose oldest command waits longer */
+
+#define VALUE_MAGIC "CMR1"
+#define VALUE_FIXED 28    /* magic .. key_len */
+#define VALUE_OVERHEAD 40 /* every header byte: fixed part, payload_len, checksum */
+#define KEY_VERSION "v1:"
+
+typedef struct redis_tier redis_tier_t;
+typedef struct conn conn_t;
+
+/* ---- little-endian encoding ---- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t value_checksum(const unsigned char *v, size_t key_len, const unsigned char *payload,
+                               size_t payload_len)
+{
+    uint64_t head = XXH3_64bits(v, VALUE_FIXED + key_len + 4);
+    return XXH3_64bits_withSeed(payload, payload_len, head);
+}
+
+/* t on the clock whose current reading is from_now, moved to the clock that
+ * reads to_now; saturating at 0 and UINT64_MAX (which stays "never"). */
+static uint64_t clock_move(uint64_t t, uint64_t from_now, uint64_t to_now)
+{
+    if (t == UINT64_MAX)
+        return UINT64_MAX;
+    if (t >= from_now) {
+        uint64_t d = t - from_now;
+        return d > UINT64_MAX - 1 - to_now ? UINT64_MAX - 1 : to_now + d;
+    }
+    uint64_t d = from_now - t;
+    return d > to_now ? 0 : to_now - d;
+}
+
+/* A decoded value; payload points into the Redis reply. */
+typedef struct value {
+    uint32_t flags;
+    uint64_t expires_wall, stale_wall;
+    const unsigned char *payload;
+    size_t payload_len;
+} value_t;
+
+/* Checks v as the stored value of key (without prefix). CAMEO_OK and *out,
+ * or CAMEO_ECORRUPT. */
+static int value_decode(const unsigned char *v, size_t len, const char *key, size_t key_len, size_t max_value,
+                        value_t *out)
+{
+    if (len < VALUE_OVERHEAD || memcmp(v, VALUE_MAGIC, 4) != 0)
+        return CAMEO_ECORRUPT;
+    uint32_t stored_key_len = get_u32(v + 24);
+    if (stored_key_len != key_len || len - VALUE_OVERHEAD < key_len ||
+        memcmp(v + VALUE_FIXED, key, key_len) != 0)
+        return CAMEO_ECORRUPT;
+    const unsigned char *p = v + VALUE_FIXED + key_len;
+    uint32_t payload_len = get_u32(p);
+    if (payload_len > max_value || len - VALUE_OVERHEAD - key_len != payload_len)
+        return CAMEO_ECORRUPT;
+    if (get_u64(p + 4) != value_checksum(v, key_len, p + 12, payload_len))
+        return CAMEO_ECORRUPT;
+    out->flags = get_u32(v + 4);
+    out->expires_wall = get_u64(v + 8);
+    out->stale_wall = get_u64(v + 16);
+    out->payload = p + 12;
+    out->payload_len = payload_len;
+    return CAMEO_OK;
+}
+
+/* Encodes e into buf (VALUE_OVERHEAD + key_len + size bytes). */
+static void value_encode(unsigned char *buf, const cameo_entry_t *e, uint64_t now, uint64_t wall)
+{
+    memcpy(buf, VALUE_MAGIC, 4);
+    put_u32(buf + 4, e->flags);
+    put_u64(buf + 8, clock_move(e->expires_at, now, wall));
+    put_u64(buf + 16, clock_move(e->stale_until, now, wall));
+    put_u32(buf + 24, e->key_len);
+    memcpy(buf + VALUE_FIXED, e->key, e->key_len);
+    unsigned char *p = buf + VALUE_FIXED + e->key_len;
+    put_u32(p, (uint32_t)e->size);
+    if (e->size > 0)
+        memcpy(p + 12, e->data, e->size);
+    put_u64(p + 4, value_checksum(buf, e->key_len, p + 12, e->size));
+}
+
+/* ---- the tier and its connections ---- */
+
+enum conn_state {
+    CONN_DOWN,       /* no context; the retry timer is armed (or the loop is detaching) */
+    CONN_CONNECTING, /* a context, AUTH/SELECT not answered yet: commands are refused */
+    CONN_READY,      /* commands go out */
+    CONN_CLOSING,    /* being dropped (redisAsyncFree deferred inside a hiredis callback) */
+};
+
+enum op_kind { OP_AUTH, OP_SELECT, OP_GET, OP_SET, OP_DEL };
+
+/* A command sent on a connection. hiredis calls op_on_reply exactly once for
+ * each (with the reply, or NULL when the context goes away), which frees it. */
+typedef struct op {
+    struct op *next; /* conn's FIFO, in reply order */
+    conn_t *conn;
+    uint64_t sent, deadline; /* loop ms */
+    unsigned char kind;
+    bool expired; /* its caller got CAMEO_ETIMEDOUT already: the reply is dropped */
+    cameo_tier_got_cb got;
+    cameo_tier_done_cb done;
+    void *arg;
+    uint64_t now, wall;      /* OP_GET: the caller's clock and the wall clock when asked */
+    size_t n;                /* OP_GET, OP_DEL: keys */
+    cameo_entry_t **entries; /* OP_GET: n slots, filled from the reply */
+    const char **argv;       /* OP_GET, OP_DEL: the command and the prefixed keys, in this op */
+    size_t *argvlen;
+} op_t;
+
+/* One loop's connection. Loop thread only, every field. */
+struct conn {
+    redis_tier_t *tier;
+    cameo_loop_t *loop;
+    unsigned slot;
+    enum conn_state state;
+    redisAsyncContext *ac; /* NULL while down */
+    cameo_io_t *io;        /* the adapter's watch of ac's fd */
+    int io_events;
+    int fail_err;              /* what commands still pending fail with when the context goes */
+    op_t *head, *tail;         /* sent, unanswered */
+    size_t pending;            /* ops in head..tail, at most REDIS_MAX_PENDING */
+    op_t *cursor;              /* the first not yet expired (head..cursor are expired) */
+    cameo_timer_t *deadline_t; /* for the FIFO */
+    cameo_timer_t *retry_t;    /* reconnect */
+    uint64_t deadline_at;      /* when deadline_t fires; 0: disarmed */
+    uint64_t backoff_ms;
+    uint64_t rng;   /* xorshift64* state: jitter */
+    unsigned in_cb; /* depth of callers' callbacks running (detach is refused inside) */
+    bool detaching;
+    bool was_ready; /* this context reached READY (for the disconnect log line) */
+    char why[128];  /* why the current context is being dropped, for the log */
+};
+
+struct redis_tier {
+    cameo_tier_t super;
+
+    /* Immutable after create. */
+    char *host;
+    int port;
+    int db;
+    char *user, *pass; /* decoded; NULL when absent. Never logged or shown */
+    size_t user_len, pass_len;
+    char *prefix; /* PREFIX "v1:" */
+    size_t prefix_len;
+    uint64_t timeout_ms, stuck_ms;
+    unsigned jitter_pct;
+    size_t max_value;
+    char where[300]; /* "host:port/db": for logs and status */
+
+    /* Slots of attached loops. A slot's loop pointer is atomic: any thread
+     * scans, only the slot's own loop thread finds its loop there, and only
+     * that thread touches the slot's conn. lock serialises claiming and
+     * freeing slots (attach/detach on different loops) and guards
+     * last_error. No other lock is taken while it is held. */
+    pthread_mutex_t lock;
+    struct {
+        _Atomic(cameo_loop_t *) loop;
+        conn_t *conn;
+    } slots[CAMEO_REDIS_MAX_LOOPS];
+    atomic_uint nslots;   /* slots ever used: scans stop there */
+    char last_error[160]; /* lock */
+
+    /* Counters: relaxed atomics. */
+    atomic_uint attached, connected;
+    atomic_uint_fast64_t hits, misses, errors, timeouts, corrupt, puts_dropped, puts_skipped, reconnects,
+        busy;
+};
+
+#define COUNT(t, field) atomic_fetch_add_explicit(&(t)->field, 1, memory_order_relaxed)
+
+/* Records why Redis is unusable, for status(). msg never holds the password:
+ * callers pass hiredis's or Redis's own words, and a copy that would
+ * contain the password is replaced. */
+static void note_error(redis_tier_t *t, const char *what, const char *msg)
+{
+    char buf[sizeof(t->last_error)];
+    snprintf(buf, sizeof(buf), "%s%s%s", what, msg != NULL ? ": " : "", msg != NULL ? msg : "");
+    if (t->pass_len > 0 && memmem(buf, strlen(buf), t->pass, t->pass_len) != NULL)
+        snprintf(buf, sizeof(buf), "%s: (message withheld: it quoted the password)", what);
+    pthread_mutex_lock(&t->lock);
+    memcpy(t->last_error, buf, sizeof(buf));
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The same check for a log field: returns msg, or a placeholder. */
+static const char *loggable(redis_tier_t *t, const char *msg)
+{
+    if (t->pass_len > 0 && memmem(msg, strlen(msg), t->pass, t->pass_len) != NULL)
+        return "(withheld)";
+    return msg;
+}
+
+static uint64_t rng_next(conn_t *c)
+{
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return c->rng * 0x2545F4914F6CDD1Dull;
+}
+
+static conn_t *conn_of(redis_tier_t *t, cameo_loop_t *loop)
+{
+    unsigned n = atomic_load_explicit(&t->nslots, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        if (atomic_load_explicit(&t->slots[i].loop, memory_order_acquire) == loop)
+            return t->slots[i].conn;
+    return NULL;
+}
+
+/* ---- the adapter: hiredis event hooks over cameo_loop_t ---- */
+
+static void ev_set(conn_t *c, int events)
+{
+    if (c->io != NULL && events != c->io_events) {
+        c->io_events = events;
+        c->loop->io_set(c->io, events);
+    }
+}
+
+static void ev_add_read(void *p)
+{
+    conn_t *c = p;
+    ev_set(c, c->io_events | CAMEO_IO_READ);
+}
+
+static void ev_del_read(void *p)
+{
+    conn_t *c = p;
+    ev_set(c, c->io_events & ~CAMEO_IO_READ);
+}
+
+static void ev_add_write(void *p)
+{
+    conn_t *c = p;
+    ev_set(c, c->io_events | CAMEO_IO_WRITE);
+}
+
+static void ev_del_write(void *p)
+{
+    conn_t *c = p;
+    ev_set(c, c->io_events & ~CAMEO_IO_WRITE);
+}
+
+static void conn_gone(conn_t *c);
+
+/* hiredis is freeing the context (after failing its pending callbacks, before
+ * closing the fd). */
+static void ev_cleanup(void *p)
+{
+    conn_t *c = p;
+    if (c->io != NULL) {
+        c->loop->io_close(c->io);
+        c->io = NULL;
+    }
+    c->io_events = 0;
+    conn_gone(c);
+}
+
+static void conn_on_io(void *arg, int events)
+{
+    conn_t *c = arg;
+    redisAsyncContext *ac = c->ac;
+    assert(ac != NULL); /* the watch closes with the context */
+    if (events & CAMEO_IO_READ)
+        redisAsyncHandleRead(ac);
+    /* The read may have freed the context (c->ac is NULL then: reconnects
+     * only ever start from the retry timer). */
+    if ((events & CAMEO_IO_WRITE) && c->ac == ac)
+        redisAsyncHandleWrite(ac);
+}
+
+/* ---- deadlines ---- */
+
+static void conn_arm(conn_t *c)
+{
+    if (c->detaching)
+        return;
+    uint64_t next = UINT64_MAX;
+    if (c->head != NULL)
+        next = c->head->sent + c->tier->stuck_ms;
+    if (c->cursor != NULL && c->cursor->deadline < next)
+        next = c->cursor->deadline;
+    if (next == UINT64_MAX)
+        return; /* an armed timer fires for nothing and is not re-armed */
+    if (c->deadline_at != 0 && c->deadline_at <= next)
+        return; /* fires early enough: it re-arms then */
+    uint64_t now = c->loop->now_ms(c->loop);
+    c->deadline_at = next;
+    c->loop->timer_arm(c->deadline_t, next > now ? next - now : 0);
+}
+
+static void op_fail(op_t *op, int err);
+static void conn_drop(conn_t *c, int fail_err, const char *why);
+
+static void conn_on_deadline(void *arg)
+{
+    conn_t *c = arg;
+    redis_tier_t *t = c->tier;
+    uint64_t now = c->loop->now_ms(c->loop);
+    c->deadline_at = 0;
+    if (c->head != NULL && now >= c->head->sent + t->stuck_ms) {
+        char why[96];
+        bool hello = c->head->kind == OP_AUTH || c->head->kind == OP_SELECT;
+        snprintf(why, sizeof(why), "%s in %" PRIu64 " ms",
+                 hello ? "connect, AUTH and SELECT not done" : "no reply", t->stuck_ms);
+        conn_drop(c, CAMEO_ETIMEDOUT, why);
+        return;
+    }
+    while (c->cursor != NULL && c->cursor->deadline <= now) {
+        op_t *op = c->cursor;
+        c->cursor = op->next;
+        op->expired = true;
+        COUNT(t, timeouts);
+        op_fail(op, CAMEO_ETIMEDOUT);
+    }
+    conn_arm(c);
+}
+
+/* ---- commands ---- */
+
+/* Completes op without a reply: the caller's callback (if any) with err. */
+static void op_fail(op_t *op, int err)
+{
+    conn_t *c = op->conn;
+    c->in_cb++;
+    if (op->kind == OP_GET) {
+        memset(op->entries, 0, op->n * sizeof(*op->entries));
+        op->got(op->arg, err, op->entries, op->n);
+    } else if (op->kind == OP_DEL) {
+        op->done(op->arg, err);
+    }
+    c->in_cb--;
+}
+
+static void op_got(op_t *op, redisReply *r)
+{
+    conn_t *c = op->conn;
+    redis_tier_t *t = c->tier;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != op->n) {
+        COUNT(t, errors);
+        if (r->type == REDIS_REPLY_ERROR)
+            note_error(t, "MGET failed", r->str);
+        op_fail(op, CAMEO_EIO);
+        return;
+    }
+    for (size_t i = 0; i < op->n; i++) {
+        redisReply *el = r->element[i];
+        const char *key = op->argv[i + 1] + t->prefix_len;
+        size_t key_len = op->argvlen[i + 1] - t->prefix_len;
+        value_t v;
+        op->entries[i] = NULL;
+        if (el->type != REDIS_REPLY_STRING) {
+            COUNT(t, misses);
+            continue;
+        }
+        if (value_decode((const unsigned char *)el->str, el->len, key, key_len, t->max_value, &v) !=
+            CAMEO_OK) {
+            COUNT(t, corrupt);
+            COUNT(t, misses);
+            continue;
+        }
+        uint64_t stale_until = clock_move(v.stale_wall, op->wall, op->now);
+        cameo_entry_t *e = stale_until > op->now ? cameo_entry_alloc(key, key_len, v.payload_len) : NULL;
+        if (e == NULL) {
+            COUNT(t, misses);
+            continue;
+        }
+        if (v.payload_len > 0)
+            memcpy(e->data, v.payload, v.payload_len);
+        e->flags = v.flags;
+        e->expires_at = clock_move(v.expires_wall, op->wall, op->now);
+        e->stale_until = stale_until;
+        op->entries[i] = e;
+        COUNT(t, hits);
+    }
+    c->in_cb++;
+    op->got(op->arg, CAMEO_OK, op->entries, op->n);
+    c->in_cb--;
+    for (size_t i = 0; i < op->n; i++)
+        cameo_entry_unref(op->entries[i]);
+}
+
+static void conn_ready(conn_t *c);
+
+static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    op_t *op = privdata;
+    conn_t *c = op->conn;
+    redis_tier_t *t = c->tier;
+    redisReply *r = reply;
+
+    /* Replies, and the NULLs of a context going away, come in send order. */
+    assert(c->head == op);
+    c->pending--;
+    c->head = op->next;
+    if (c->head == NULL)
+        c->tail = NULL;
+    if (c->cursor == op)
+        c->cursor = op->next;
+
+    if (op->expired) {
+        /* Its caller heard CAMEO_ETIMEDOUT already. */
+    } else if (r == NULL) {
+        if (op->kind >= OP_GET)
+            COUNT(t, errors);
+        op_fail(op, c->fail_err);
+    } else {
+        switch (op->kind) {
+        case OP_AUTH:
+        case OP_SELECT:
+            if (r->type == REDIS_REPLY_ERROR) {
+                const char *what = op->kind == OP_AUTH ? "auth failed" : "SELECT failed";
+                note_error(t, what, r->str);
+                if (c->backoff_ms == REDIS_BACKOFF_MIN_MS) /* once an outage, not once a retry */
+                    cameo_log(CAMEO_LOG_WARN,
+                              op->kind == OP_AUTH ? "redis_auth_failed" : "redis_select_failed",
+                              "redis=%s reply=\"%s\"", t->where, loggable(t, r->str));
+                conn_drop(c, CAMEO_EUNAVAIL, what);
+            } else if (op->kind == OP_SELECT && c->state == CONN_CONNECTING) {
+                conn_ready(c);
+            }
+            break;
+        case OP_GET:
+            op_got(op, r);
+            break;
+        case OP_SET:
+            if (r->type == REDIS_REPLY_ERROR) {
+                COUNT(t, errors);
+                note_error(t, "SET failed", r->str);
+            }
+            break;
+        case OP_DEL:
+            if (r->type == REDIS_REPLY_ERROR) {
+                COUNT(t, errors);
+                note_error(t, "DEL failed", r->str);
+            }
+            c->in_cb++;
+            op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
+            c->in_cb--;
+            break;
+        }
+    }
+    free(op);
+    if (c->state != CONN_DOWN)
+        conn_arm(c);
+}
+
+/* Sends argv as op. CAMEO_OK (op belongs to hiredis now), or CAMEO_EUNAVAIL
+ * (op is still the caller's). */
+static int conn_send(conn_t *c, op_t *op, int argc, const char **argv, const size_t *argvlen)
+{
+    uint64_t now = c->loop->now_ms(c->loop);
+    op->conn = c;
+    op->sent = now;
+    op->deadline = now + (op->kind <= OP_SELECT ? c->tier->stuck_ms : c->tier->timeout_ms);
+    op->next = NULL;
+    op->expired = false;
+    if (redisAsyncCommandArgv(c->ac, op_on_reply, op, argc, argv, argvlen) != REDIS_OK)
+        return CAMEO_EUNAVAIL;
+    c->pending++;
+    if (c->tail != NULL)
+        c->tail->next = op;
+    else
+        c->head = op;
+    c->tail = op;
+    if (c->cursor == NULL)
+        c->cursor = op;
+    conn_arm(c);
+    return CAMEO_OK;
+}
+
+/* An op for a command over keys: the command name, then PREFIX "v1:" key
+ * for each key, all inside the op's allocation. NULL when out of memory. */
+static op_t *op_keys(redis_tier_t *t, int kind, const char *cmd, const cameo_key_t *keys, size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += t->prefix_len + keys[i].len;
+    size_t entries = kind == OP_GET ? n : 0;
+    op_t *op = calloc(1, sizeof(*op) + entries * sizeof(cameo_entry_t *) + (n + 1) * sizeof(char *) +
+                             (n + 1) * sizeof(size_t) + bytes);
+    if (op == NULL)
+        return NULL;
+    op->kind = (unsigned char)kind;
+    op->n = n;
+    op->entries = (cameo_entry_t **)(op + 1);
+    op->argv = (const char **)(op->entries + entries);
+    op->argvlen = (size_t *)(op->argv + n + 1);
+    char *p = (char *)(op->argvlen + n + 1);
+    op->argv[0] = cmd;
+    op->argvlen[0] = strlen(cmd);
+    for (size_t i = 0; i < n; i++) {
+        op->argv[i + 1] = p;
+        op->argvlen[i + 1] = t->prefix_len + keys[i].len;
+        memcpy(p, t->prefix, t->prefix_len);
+        memcpy(p + t->prefix_len, keys[i].p, keys[i].len);
+        p += op->argvlen[i + 1];
+    }
+    return op;
+}
+
+/* ---- connection life ---- */
+
+static void conn_connect(conn_t *c);
+
+static void conn_on_retry(void *arg)
+{
+    conn_connect(arg);
+}
+
+static void conn_retry_later(conn_t *c)
+{
+    if (c->detaching)
+        return;
+    /* Equal jitter: half the backoff, plus up to the other half at random,
+     * so loops and instances that lost Redis together come back spread. */
+    uint64_t b = c->backoff_ms;
+    uint64_t delay = b / 2 + rng_next(c) % (b / 2 + 1);
+    c->backoff_ms = b * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : b * 2;
+    c->loop->timer_arm(c->retry_t, delay);
+}
+
+static int hello_send(conn_t *c, int kind, int argc, const char **argv, const size_t *argvlen)
+{
+    op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return CAMEO_ENOMEM;
+    op->kind = (unsigned char)kind;
+    int err = conn_send(c, op, argc, argv, argvlen);
+    if (err != CAMEO_OK)
+        free(op);
+    return err;
+}
+
+/* Notes a failed connect attempt; logs the first of a series only. */
+static void connect_failed(conn_t *c, const char *why)
+{
+    redis_tier_t *t = c->tier;
+    note_error(t, "connect failed", why);
+    if (c->backoff_ms == REDIS_BACKOFF_MIN_MS)
+        cameo_log(CAMEO_LOG_WARN, "redis_connect_failed", "redis=%s loop=%u reason=\"%s\"", t->where, c->slot,
+                  loggable(t, why));
+}
+
+static void conn_connect(conn_t *c)
+{
+    redis_tier_t *t = c->tier;
+    assert(c->ac == NULL && c->state == CONN_DOWN);
+    redisAsyncContext *ac = redisAsyncConnect(t->host, t->port);
+    if (ac == NULL || ac->err) {
+        connect_failed(c, ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac); /* no hooks yet: nothing of ours runs */
+        conn_retry_later(c);
+        return;
+    }
+    c->io = c->loop->io_watch(c->loop, ac->c.fd, conn_on_io, c);
+    if (c->io == NULL) {
+        connect_failed(c, "out of memory");
+        redisAsyncFree(ac);
+        conn_retry_later(c);
+        return;
+    }
+    c->io_events = 0;
+    c->ac = ac;
+    c->state = CONN_CONNECTING;
+    c->fail_err = CAMEO_EUNAVAIL;
+    c->was_ready = false;
+    c->why[0] = '\0';
+    ac->ev.data = c;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+
+    /* AUTH and SELECT go out pipelined ahead of everything else; commands
+     * are refused until SELECT answers (sending the first command is also
+     * what makes hiredis finish the non-blocking connect). */
+    int err = CAMEO_OK;
+    if (t->pass != NULL) {
+        const char *argv[3] = {"AUTH", t->user, t->pass};
+        size_t argvlen[3] = {4, t->user_len, t->pass_len};
+        if (t->user == NULL) {
+            argv[1] = t->pass;
+            argvlen[1] = t->pass_len;
+        }
+        err = hello_send(c, OP_AUTH, t->user != NULL ? 3 : 2, argv, argvlen);
+    }
+    if (err == CAMEO_OK) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", t->db);
+        const char *argv[2] = {"SELECT", db};
+        size_t argvlen[2] = {6, strlen(db)};
+        err = hello_send(c, OP_SELECT, 2, argv, argvlen);
+    }
+    if (err != CAMEO_OK)
+        conn_drop(c, CAMEO_EUNAVAIL, "out of memory");
+}
+
+static void conn_ready(conn_t *c)
+{
+    redis_tier_t *t = c->tier;
+    c->state = CONN_READY;
+    c->was_ready = true;
+    c->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    atomic_fetch_add(&t->connected, 1);
+    cameo_log(CAMEO_LOG_INFO, "redis_connected", "redis=%s loop=%u", t->where, c->slot);
+}
+
+/* Ends the current context: what is pending fails with fail_err (at once, or
+ * right after the hiredis callback we are in returns). */
+static void conn_drop(conn_t *c, int fail_err, const char *why)
+{
+    if (c->ac == NULL || c->state == CONN_CLOSING)
+        return;
+    c->fail_err = fail_err;
+    snprintf(c->why, sizeof(c->why), "%s", why);
+    c->state = CONN_CLOSING;
+    redisAsyncFree(c->ac); /* ev_cleanup -> conn_gone, now or when the callback returns */
+}
+
+/* The context is gone (from ev_cleanup): its fd still open, its pending
+ * commands already failed. */
+static void conn_gone(conn_t *c)
+{
+    redis_tier_t *t = c->tier;
+    redisAsyncContext *ac = c->ac;
+    assert(c->head == NULL);
+    const char *why = c->why[0] != '\0'                       ? c->why
+                      : (ac != NULL && ac->errstr[0] != '\0') ? ac->errstr
+                                                              : "closed";
+    if (c->was_ready) {
+        atomic_fetch_sub(&t->connected, 1);
+        if (!c->detaching) {
+            COUNT(t, reconnects);
+            note_error(t, "disconnected", why);
+        }
+        cameo_log(c->detaching ? CAMEO_LOG_INFO : CAMEO_LOG_WARN, "redis_disconnected",
+                  "redis=%s loop=%u reason=\"%s\"", t->where, c->slot,
+                  c->detaching ? "detach" : loggable(t, why));
+    } else if (!c->detaching && strncmp(c->why, "auth failed", 11) != 0 &&
+               strncmp(c->why, "SELECT failed", 13) != 0) {
+        /* auth and SELECT failures were noted with Redis's words already. */
+        connect_failed(c, why);
+    }
+    c->ac = NULL;
+    c->state = CONN_DOWN;
+    c->was_ready = false;
+    c->cursor = NULL;
+    c->deadline_at = 0;
+    c->loop->timer_disarm(c->deadline_t);
+    conn_retry_later(c);
+}
+
+/* ---- the tier operations ---- */
+
+static int redis_attach(cameo_tier_t *tier, cameo_loop_t *loop)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    int err;
+    if (conn_of(t, loop) != NULL)
+        return CAMEO_EINVAL;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return CAMEO_ENOMEM;
+    c->tier = t;
+    c->loop = loop;
+    c->state = CONN_DOWN;
+    c->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    c->rng = (cameo_wall_ms() ^ (uint64_t)(uintptr_t)c) * 0x9E3779B97F4A7C15ull | 1;
+    c->deadline_t = loop->timer_new(loop, conn_on_deadline, c);
+    c->retry_t = loop->timer_new(loop, conn_on_retry, c);
+    if (c->deadline_t == NULL || c->retry_t == NULL)
+        goto err;
+
+    pthread_mutex_lock(&t->lock);
+    unsigned n = atomic_load(&t->nslots), i;
+    for (i = 0; i < n; i++)
+        if (atomic_load(&t->slots[i].loop) == NULL)
+            break;
+    if (i == CAMEO_REDIS_MAX_LOOPS) {
+        pthread_mutex_unlock(&t->lock);
+        cameo_log(CAMEO_LOG_ERROR, "redis_attach_failed", "reason=too_many_loops max=%d",
+                  CAMEO_REDIS_MAX_LOOPS);
+        goto err;
+    }
+    c->slot = i;
+    t->slots[i].conn = c;
+    atomic_store_explicit(&t->slots[i].loop, loop, memory_order_release);
+    if (i == n)
+        atomic_store_explicit(&t->nslots, n + 1, memory_order_release);
+    pthread_mutex_unlock(&t->lock);
+    atomic_fetch_add(&t->attached, 1);
+
+    conn_connect(c);
+    return CAMEO_OK;
+
+err:
+    err = c->deadline_t == NULL || c->retry_t == NULL ? CAMEO_ENOMEM : CAMEO_EBUSY;
+    if (c->deadline_t != NULL)
+        loop->timer_free(c->deadline_t);
+    if (c->retry_t != NULL)
+        loop->timer_free(c->retry_t);
+    free(c);
+    return err;
+}
+
+static void redis_detach(cameo_tier_t *tier, cameo_loop_t *loop)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    conn_t *c = conn_of(t, loop);
+    if (c == NULL)
+        return;
+    /* From inside one of this tier's callbacks the connection would be
+     * freed under the code that called back. */
+    assert(c->in_cb == 0);
+    c->detaching = true;
+    c->fail_err = CAMEO_EUNAVAIL;
+    if (c->ac != NULL) {
+        snprintf(c->why, sizeof(c->why), "detach");
+        c->state = CONN_CLOSING;
+        redisAsyncFree(c->ac); /* pending callbacks fire now, with CAMEO_EUNAVAIL */
+    }
+    assert(c->ac == NULL && c->io == NULL && c->head == NULL);
+    loop->timer_free(c->deadline_t);
+    loop->timer_free(c->retry_t);
+
+    pthread_mutex_lock(&t->lock);
+    atomic_store_explicit(&t->slots[c->slot].loop, NULL, memory_order_release);
+    t->slots[c->slot].conn = NULL;
+    pthread_mutex_unlock(&t->lock);
+    atomic_fetch_sub(&t->attached, 1);
+    free(c);
+}
+
+static int redis_get_async(cameo_tier_t *tier, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
+                           uint64_t now, cameo_tier_got_cb cb, void *arg)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    if (n == 0 || n > CAMEO_REDIS_MAX_KEYS || cb == NULL)
+        return CAMEO_EINVAL;
+    conn_t *c = conn_of(t, loop);
+    if (c == NULL || c->state != CONN_READY) {
+        COUNT(t, errors);
+        return CAMEO_EUNAVAIL;
+    }
+    if (c->pending >= REDIS_MAX_PENDING) {
+        COUNT(t, busy);
+        COUNT(t, errors);
+        return CAMEO_EBUSY;
+    }
+    op_t *op = op_keys(t, OP_GET, "MGET", keys, n);
+    if (op == NULL)
+        return CAMEO_ENOMEM;
+    op->got = cb;
+    op->arg = arg;
+    op->now = now;
+    op->wall = cameo_wall_ms();
+    int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
+    if (err != CAMEO_OK) {
+        COUNT(t, errors);
+        free(op);
+    }
+    return err;
+}
+
+static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_t *e, uint64_t now)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    if (e->size > t->max_value || e->stale_until <= now) {
+        COUNT(t, puts_skipped);
+        return;
+    }
+    conn_t *c = conn_of(t, loop);
+    if (c == NULL || c->state != CONN_READY || c->pending >= REDIS_MAX_PENDING) {
+        COUNT(t, puts_dropped);
+        COUNT(t, errors);
+        return;
+    }
+    uint64_t ttl = e->stale_until - now;
+    if (ttl > REDIS_MAX_TTL_MS)
+        ttl = REDIS_MAX_TTL_MS;
+    uint64_t j = ttl * t->jitter_pct / 100;
+    ttl = ttl - j + rng_next(c) % (2 * j + 1);
+    if (ttl == 0)
+        ttl = 1;
+
+    size_t klen = t->prefix_len + e->key_len, vlen = VALUE_OVERHEAD + e->key_len + e->size;
+    op_t *op = calloc(1, sizeof(*op));
+    char *buf = malloc(klen + vlen);
+    if (op == NULL || buf == NULL) {
+        free(op);
+        free(buf);
+        COUNT(t, errors);
+        return;
+    }
+    memcpy(buf, t->prefix, t->prefix_len);
+    memcpy(buf + t->prefix_len, e->key, e->key_len);
+    value_encode((unsigned char *)buf + klen, e, now, cameo_wall_ms());
+    char px[24];
+    snprintf(px, sizeof(px), "%" PRIu64, ttl);
+    const char *argv[5] = {"SET", buf, buf + klen, "PX", px};
+    size_t argvlen[5] = {3, klen, vlen, 2, strlen(px)};
+    op->kind = OP_SET;
+    if (conn_send(c, op, 5, argv, argvlen) != CAMEO_OK) {
+        COUNT(t, errors);
+        free(op);
+    }
+    free(buf); /* hiredis formatted its own copy */
+}
+
+static int redis_remove_async(cameo_tier_t *tier, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
+                              cameo_tier_done_cb cb, void *arg)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    if (n == 0 || n > CAMEO_REDIS_MAX_KEYS || cb == NULL)
+        return CAMEO_EINVAL;
+    conn_t *c = conn_of(t, loop);
+    if (c == NULL || c->state != CONN_READY) {
+        COUNT(t, errors);
+        return CAMEO_EUNAVAIL;
+    }
+    if (c->pending >= REDIS_MAX_PENDING) {
+        COUNT(t, busy);
+        COUNT(t, errors);
+        return CAMEO_EBUSY;
+    }
+    op_t *op = op_keys(t, OP_DEL, "DEL", keys, n);
+    if (op == NULL)
+        return CAMEO_ENOMEM;
+    op->done = cb;
+    op->arg = arg;
+    int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
+    if (err != CAMEO_OK) {
+        COUNT(t, errors);
+        free(op);
+    }
+    return err;
+}
+
+#define LOAD(t, field) atomic_load_explicit(&(t)->field, memory_order_relaxed)
+
+/* bytes, items and capacity stay 0: Redis is shared and its size is not
+ * this instance's to know without I/O. evictions: 0 likewise (Redis's
+ * evicted_keys is in INFO stats). */
+static void redis_stats(cameo_tier_t *tier, cameo_tier_stats_t *out)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    memset(out, 0, sizeof(*out));
+    out->hits = LOAD(t, hits);
+    out->misses = LOAD(t, misses);
+    out->errors = LOAD(t, errors);
+    out->timeouts = LOAD(t, timeouts);
+}
+
+static int redis_status(cameo_tier_t *tier, char *buf, size_t len)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    unsigned attached = atomic_load(&t->attached), connected = atomic_load(&t->connected);
+    char last[sizeof(t->last_error)];
+    pthread_mutex_lock(&t->lock);
+    memcpy(last, t->last_error, sizeof(last));
+    pthread_mutex_unlock(&t->lock);
+    snprintf(buf, len,
+             "%s connected %u/%u; corrupt %" PRIu64 ", timeouts %" PRIu64 ", puts dropped %" PRIu64
+             ", puts skipped %" PRIu64 ", busy %" PRIu64 ", reconnects %" PRIu64 "%s%s",
+             t->where, connected, attached, (uint64_t)LOAD(t, corrupt), (uint64_t)LOAD(t, timeouts),
+             (uint64_t)LOAD(t, puts_dropped), (uint64_t)LOAD(t, puts_skipped), (uint64_t)LOAD(t, busy),
+             (uint64_t)LOAD(t, reconnects), last[0] != '\0' ? "; last error: " : "", last);
+    return attached > 0 && connected == attached ? CAMEO_OK : CAMEO_EUNAVAIL;
+}
+
+static void redis_destroy(cameo_tier_t *tier)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    if (t == NULL)
+        return;
+    assert(atomic_load(&t->attached) == 0); /* every loop detached first */
+    if (t->pass != NULL)
+        memset(t->pass, 0, t->pass_len);
+    free(t->host);
+    free(t->user);
+    free(t->pass);
+    free(t->prefix);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static const cameo_tier_ops_t redis_ops = {
+    .name = "redis",
+    .attach = redis_attach,
+    .detach = redis_detach,
+    .get_async = redis_get_async,
+    .put_async = redis_put_async,
+    .remove_async = redis_remove_async,
+    .stats = redis_stats,
+    .status = redis_status,
+    .destroy = redis_destroy,
+};
+
+/* ---- configuration ---- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) into a new NUL-terminated string. NULL on a bad
+ * escape (*bad set) or no memory. */
+static char *pct_decode(const char *s, size_t len, size_t *out_len, bool *bad)
+{
+    char *d = malloc(len + 1);
+    size_t n = 0;
+    if (d == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(d);
+                *bad = true;
+                return NULL;
+            }
+            d[n++] = (char)(hi * 16 + lo);
+            i += 2;
+            continue;
+        }
+        d[n++] = s[i];
+    }
+    d[n] = '\0';
+    *out_len = n;
+    return d;
+}
+
+/* Parses a decimal in [min, max] from s[0..len). */
+static bool parse_num(const char *s, size_t len, long min, long max, long *out)
+{
+    long v = 0;
+    if (len == 0 || len > 10)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Fills t->user and t->pass from "user:password" or ":password" (ui[0..len),
+ * percent-encoded). */
+static int parse_userinfo(redis_tier_t *t, const char *ui, size_t len, const char **why)
+{
+    const char *colon = memchr(ui, ':', len);
+    bool bad = false;
+    if (colon == NULL) {
+        *why = "redis url: credentials must be user:password@ or :password@";
+        return CAMEO_EINVAL;
+    }
+    if (colon > ui && (t->user = pct_decode(ui, (size_t)(colon - ui), &t->user_len, &bad)) == NULL)
+        goto err;
+    if ((t->pass = pct_decode(colon + 1, len - (size_t)(colon + 1 - ui), &t->pass_len, &bad)) == NULL)
+        goto err;
+    if (t->pass_len == 0) {
+        *why = "redis url: the password is empty";
+        return CAMEO_EINVAL;
+    }
+    return CAMEO_OK;
+
+err:
+    *why = bad ? "redis url: bad %-escape in the credentials" : "out of memory";
+    return bad ? CAMEO_EINVAL : CAMEO_ENOMEM;
+}
+
+/* Fills t's connection fields from url. CAMEO_OK, CAMEO_ENOMEM, or
+ * CAMEO_EINVAL with *why (a static string: never a piece of the URL). */
+static int parse_url(redis_tier_t *t, const char *url, const char **why)
+{
+    static const char scheme[] = "redis://";
+    if (url == NULL || url[0] == '\0') {
+        *why = "redis url is required";
+        return CAMEO_EINVAL;
+    }
+    if (strncasecmp(url, "rediss://", 9) == 0) {
+        *why = "redis url: rediss:// (TLS) is not supported: hiredis 0.14 in Debian 12 has no TLS; "
+               "use redis:// over a private network or through a TLS tunnel";
+        return CAMEO_EINVAL;
+    }
+    if (strncasecmp(url, "unix:", 5) == 0 || strncasecmp(url, "redis+unix:", 11) == 0) {
+        *why = "redis url: unix sockets are not supported; use redis://host:port";
+        return CAMEO_EINVAL;
+    }
+    if (strncasecmp(url, scheme, sizeof(scheme) - 1) != 0) {
+        *why = "redis url must look like redis://[user:password@]host[:port][/db]";
+        return CAMEO_EINVAL;
+    }
+    if (strpbrk(url, "?#") != NULL) {
+        *why = "redis url: query parameters and fragments are not supported (percent-encode ? and # in a "
+               "password)";
+        return CAMEO_EINVAL;
+    }
+    const char *a = url + sizeof(scheme) - 1;
+    const char *end = a + strcspn(a, "/");
+
+    /* userinfo: up to the last '@' of the authority. */
+    const char *host = a;
+    for (const char *p = a; p < end; p++)
+        if (*p == '@')
+            host = p + 1;
+    if (host != a) {
+        int err = parse_userinfo(t, a, (size_t)(host - 1 - a), why);
+        if (err != CAMEO_OK)
+            return err;
+    }
+
+    /* host, [v6], :port */
+    const char *host_end, *port = NULL;
+    if (*host == '[') {
+        host_end = memchr(host, ']', (size_t)(end - host));
+        if (host_end == NULL || host_end == host + 1) {
+            *why = "redis url: bad [IPv6] host";
+            return CAMEO_EINVAL;
+        }
+        host++;
+        if (host_end + 1 < end) {
+            if (host_end[1] != ':') {
+                *why = "redis url: bad [IPv6] host";
+                return CAMEO_EINVAL;
+            }
+            port = host_end + 2;
+        }
+        for (const char *p = host; p < host_end; p++) {
+            if (hexval(*p) < 0 && *p != ':' && *p != '.') {
+                *why = "redis url: bad [IPv6] host";
+                return CAMEO_EINVAL;
+            }
+        }
+    } else {
+        host_end = memchr(host, ':', (size_t)(end - host));
+        if (host_end == NULL)
+            host_end = end;
+        else
+            port = host_end + 1;
+        for (const char *p = host; p < host_end; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                  *p == '.' || *p == '-' || *p == '_')) {
+                *why = "redis url: the host has characters a host name cannot have";
+                return CAMEO_EINVAL;
+            }
+        }
+    }
+    if (host_end == host) {
+        *why = "redis url: the host is missing";
+        return CAMEO_EINVAL;
+    }
+    long v = 6379;
+    if (port != NULL && !parse_num(port, (size_t)(end - port), 1, 65535, &v)) {
+        *why = "redis url: the port must be a number from 1 to 65535";
+        return CAMEO_EINVAL;
+    }
+    t->port = (int)v;
+
+    /* /db */
+    v = 0;
+    if (*end == '/' && end[1] != '\0' && !parse_num(end + 1, strlen(end + 1), 0, 1000000, &v)) {
+        *why = "redis url: the path must be a database number (/0, /1, ...)";
+        return CAMEO_EINVAL;
+    }
+    t->db = (int)v;
+    t->host = strndup(host, (size_t)(host_end - host));
+    if (t->host == NULL)
+        return CAMEO_ENOMEM;
+    return CAMEO_OK;
+}
+
+int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out, char *errbuf, size_t errlen)
+{
+    const char *why = NULL;
+    int err = CAMEO_EINVAL;
+    redis_tier_t *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return CAMEO_ENOMEM;
+    pthread_mutex_init(&t->lock, NULL);
+    t->super.ops = &redis_ops;
+
+    err = parse_url(t, cfg->url, &why);
+    if (err != CAMEO_OK)
+        goto err;
+    const char *prefix = cfg->prefix != NULL ? cfg->prefix : "cameo:";
+    if (strlen(prefix) > REDIS_MAX_PREFIX) {
+        why = "redis prefix: longer than 256 bytes";
+        err = CAMEO_EINVAL;
+        goto err;
+    }
+    t->timeout_ms = cfg->timeout_ms != 0 ? cfg->timeout_ms : 50;
+    t->jitter_pct = cfg->jitter_pct != 0 ? cfg->jitter_pct : 10;
+    t->max_value = cfg->max_value != 0 ? cfg->max_value : 1u << 20;
+    if (t->timeout_ms > 60000) {
+        why = "redis timeout: at most 60000 ms";
+        err = CAMEO_EINVAL;
+        goto err;
+    }
+    if (t->jitter_pct > 50) {
+        why = "redis jitter: at most 50%";
+        err = CAMEO_EINVAL;
+        goto err;
+    }
+    if (t->max_value > REDIS_MAX_VALUE - VALUE_OVERHEAD - 65536) {
+        why = "redis max value: at most 511 MiB";
+        err = CAMEO_EINVAL;
+        goto err;
+    }
+    t->stuck_ms = t->timeout_ms * REDIS_STUCK_FACTOR;
+    t->prefix_len = strlen(prefix) + strlen(KEY_VERSION);
+    t->prefix = malloc(t->prefix_len + 1);
+    if (t->prefix == NULL) {
+        err = CAMEO_ENOMEM;
+        goto err;
+    }
+    snprintf(t->prefix, t->prefix_len + 1, "%s%s", prefix, KEY_VERSION);
+    bool v6 = strchr(t->host, ':') != NULL;
+    snprintf(t->where, sizeof(t->where), "%s%s%s:%d/%d", v6 ? "[" : "", t->host, v6 ? "]" : "", t->port,
+             t->db);
+    *out = &t->super;
+    return CAMEO_OK;
+
+err:
+    if (errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "%s", why != NULL ? why : cameo_strerror(err));
+    redis_destroy(&t->super);
+    return err;
+}

@@ -1,0 +1,1010 @@
+/*
+ * test_tier_redis.c - the Redis tier (src/tier/tier_redis.c) against a real
+ * redis-server, through its public contract (include/cameo/tier.h), on the
+ * poll(2) loop of test_loop_poll.h.
+ *
+ * The binary starts its own redis-server (REDIS_SERVER, else
+ * /usr/bin/redis-server) on a free 127.0.0.1 port and kills it at the end;
+ * the child also dies with the test process (PR_SET_PDEATHSIG), so a crash
+ * never leaves one running. A plain blocking hiredis connection looks at
+ * what the tier wrote (PTTL, INFO commandstats) and plants bad values.
+ *
+ * Nothing asserts on elapsed time: waits are "run the loop until X, or give
+ * up after a generous bound". A slow or frozen server is made with SIGSTOP,
+ * so "no answer in time" does not depend on winning a race.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cameo/tier.h"
+#include "test_loop_poll.h"
+
+#define WAIT_MS 5000 /* bound of every wait: far above what any step needs */
+
+/* ---- the redis-server processes ---- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+} server_t;
+
+static server_t main_srv, auth_srv;
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(0, bind(fd, (struct sockaddr *)&a, sizeof(a)));
+    assert_int_equal(0, getsockname(fd, (struct sockaddr *)&a, &len));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void server_kill(server_t *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+}
+
+static void kill_servers(void)
+{
+    server_kill(&main_srv);
+    server_kill(&auth_srv);
+}
+
+/* A blocking connection, or NULL. */
+static redisContext *sync_connect(int port)
+{
+    struct timeval tv = {.tv_sec = 2};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c != NULL && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Starts redis-server on s->port (a fresh free port when 0) and waits until
+ * it answers, for at most WAIT_MS. extra: more arguments, NULL-terminated. */
+static void server_start(server_t *s, const char *const *extra)
+{
+    const char *bin = getenv("REDIS_SERVER") != NULL ? getenv("REDIS_SERVER") : "/usr/bin/redis-server";
+    char port[16];
+    const char *argv[32] = {bin, "--port",       port, "--bind",      "127.0.0.1", "--save",
+                            "",  "--appendonly", "no", "--daemonize", "no"};
+    int argc = 11;
+    if (s->port == 0)
+        s->port = free_port();
+    snprintf(port, sizeof(port), "%d", s->port);
+    for (; extra != NULL && *extra != NULL; extra++)
+        argv[argc++] = *extra;
+    argv[argc] = NULL;
+
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+
+    uint64_t end = tlp_clock_ms() + WAIT_MS;
+    for (;;) {
+        redisContext *c = sync_connect(s->port);
+        redisReply *r = c != NULL ? redisCommand(c, "PING") : NULL;
+        /* PONG, or NOAUTH from a server with a password: up either way. */
+        bool up = r != NULL && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR);
+        if (r != NULL)
+            freeReplyObject(r);
+        if (c != NULL)
+            redisFree(c);
+        if (up)
+            return;
+        assert_true(tlp_clock_ms() < end);
+        assert_int_equal(0, waitpid(pid, NULL, WNOHANG)); /* still running */
+        usleep(10 * 1000);
+    }
+}
+
+/* Runs a command on a blocking connection; returns the reply (caller frees). */
+static redisReply *cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    return r;
+}
+
+static long long cmd_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    assert_int_equal(REDIS_REPLY_INTEGER, r->type);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* "calls=N" of cmdstat_<name> in INFO commandstats (0 when absent). */
+static long long command_calls(redisContext *c, const char *name)
+{
+    redisReply *r = cmd(c, "INFO commandstats");
+    char needle[64];
+    long long calls = 0;
+    snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", name);
+    const char *p = strstr(r->str, needle);
+    if (p != NULL)
+        calls = atoll(p + strlen(needle));
+    freeReplyObject(r);
+    return calls;
+}
+
+/* ---- the tier on a poll loop ---- */
+
+typedef struct fx {
+    tlp_loop_t loop;
+    cameo_tier_t *tier;
+    bool attached;
+    redisContext *sync;
+} fx_t;
+
+static bool tier_up(void *arg)
+{
+    char buf[512];
+    return ((cameo_tier_t *)arg)->ops->status(arg, buf, sizeof(buf)) == CAMEO_OK;
+}
+
+static bool tier_down(void *arg)
+{
+    return !tier_up(arg);
+}
+
+/* The caller's monotonic clock: the loop's (CLOCK_MONOTONIC), read now. */
+static uint64_t now_of(fx_t *f)
+{
+    (void)f;
+    return tlp_clock_ms();
+}
+
+/* A tier on url, attached to a fresh loop. */
+static void fx_open(fx_t *f, const char *url, bool wait_up)
+{
+    cameo_redis_config_t cfg = {.url = url};
+    char err[256] = "";
+    assert_int_equal(0, tlp_init(&f->loop));
+    assert_int_equal(CAMEO_OK, cameo_tier_redis_create(&cfg, &f->tier, err, sizeof(err)));
+    assert_int_equal(CAMEO_OK, f->tier->ops->attach(f->tier, &f->loop.super));
+    f->attached = true;
+    if (wait_up)
+        assert_true(tlp_run_until(&f->loop, tier_up, f->tier, WAIT_MS));
+}
+
+static void fx_close(fx_t *f)
+{
+    if (f->attached)
+        f->tier->ops->detach(f->tier, &f->loop.super);
+    f->attached = false;
+    f->tier->ops->destroy(f->tier);
+    tlp_destroy(&f->loop);
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    char url[64];
+    assert_non_null(f);
+    f->sync = sync_connect(main_srv.port);
+    assert_non_null(f->sync);
+    freeReplyObject(cmd(f->sync, "FLUSHALL"));
+    freeReplyObject(cmd(f->sync, "CONFIG RESETSTAT"));
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", main_srv.port);
+    fx_open(f, url, true);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    fx_close(f);
+    redisFree(f->sync);
+    free(f);
+    return 0;
+}
+
+/* One tier's status detail and a number in it ("corrupt 3" -> 3). */
+static unsigned long long status_num(cameo_tier_t *t, const char *label)
+{
+    char buf[512], needle[64];
+    t->ops->status(t, buf, sizeof(buf));
+    snprintf(needle, sizeof(needle), "%s ", label);
+    const char *p = strstr(buf, needle);
+    assert_non_null(p);
+    return strtoull(p + strlen(needle), NULL, 10);
+}
+
+/* ---- what callbacks saw ---- */
+
+typedef struct got {
+    int calls, err;
+    size_t n;
+    cameo_entry_t *e[1000]; /* references taken in the callback */
+} got_t;
+
+static void on_got(void *arg, int err, cameo_entry_t *const *entries, size_t n)
+{
+    got_t *g = arg;
+    g->calls++;
+    g->err = err;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 1000; i++) {
+        cameo_entry_unref(g->e[i]);
+        g->e[i] = entries[i];
+        if (entries[i] != NULL)
+            cameo_entry_ref(entries[i]);
+    }
+}
+
+static void got_reset(got_t *g)
+{
+    for (size_t i = 0; i < 1000; i++)
+        cameo_entry_unref(g->e[i]);
+    memset(g, 0, sizeof(*g));
+}
+
+static bool got_called(void *arg)
+{
+    return ((got_t *)arg)->calls > 0;
+}
+
+typedef struct done {
+    int calls, err;
+} done_t;
+
+static void on_done(void *arg, int err)
+{
+    done_t *d = arg;
+    d->calls++;
+    d->err = err;
+}
+
+static bool done_called(void *arg)
+{
+    return ((done_t *)arg)->calls > 0;
+}
+
+/* ---- entries ---- */
+
+static unsigned char pattern(const char *key, size_t i)
+{
+    return (unsigned char)(strlen(key) * 131 + i * 7 + (unsigned char)key[strlen(key) - 1]);
+}
+
+static cameo_entry_t *make_entry(const char *key, size_t size, uint64_t now, uint64_t fresh_ms,
+                                 uint64_t stale_ms, uint32_t flags)
+{
+    cameo_entry_t *e = cameo_entry_alloc(key, strlen(key), size);
+    assert_non_null(e);
+    for (size_t i = 0; i < size; i++)
+        e->data[i] = pattern(key, i);
+    e->expires_at = now + fresh_ms;
+    e->stale_until = now + stale_ms;
+    e->flags = flags;
+    return e;
+}
+
+static void put(fx_t *f, const char *key, size_t size, uint64_t fresh_ms, uint64_t stale_ms, uint32_t flags)
+{
+    uint64_t now = now_of(f);
+    cameo_entry_t *e = make_entry(key, size, now, fresh_ms, stale_ms, flags);
+    f->tier->ops->put_async(f->tier, &f->loop.super, e, now);
+    cameo_entry_unref(e);
+}
+
+/* Looks keys up and waits for the answer in g (reset first). */
+static void get(fx_t *f, const char *const *keys, size_t n, got_t *g)
+{
+    cameo_key_t k[1000];
+    got_reset(g);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (cameo_key_t){keys[i], strlen(keys[i])};
+    assert_int_equal(CAMEO_OK, f->tier->ops->get_async(f->tier, &f->loop.super, k, n, now_of(f), on_got, g));
+    assert_true(tlp_run_until(&f->loop, got_called, g, WAIT_MS));
+    assert_int_equal(1, g->calls);
+}
+
+/* Puts are fire and forget; a get on the same connection comes back after
+ * every earlier command has been answered. */
+static void barrier(fx_t *f)
+{
+    got_t g = {0};
+    const char *k = "barrier";
+    get(f, &k, 1, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    got_reset(&g);
+}
+
+static void assert_payload(const cameo_entry_t *e, const char *key, size_t size)
+{
+    assert_non_null(e);
+    assert_int_equal(strlen(key), e->key_len);
+    assert_memory_equal(key, e->key, e->key_len);
+    assert_int_equal(size, e->size);
+    for (size_t i = 0; i < size; i++)
+        if (e->data[i] != pattern(key, i))
+            fail_msg("payload byte %zu of %s differs", i, key);
+}
+
+/* ---- stderr capture: what the tier logs ---- */
+
+typedef struct capture {
+    int saved, fd;
+    char path[64];
+} capture_t;
+
+static void capture_begin(capture_t *c)
+{
+    snprintf(c->path, sizeof(c->path), "/tmp/test_tier_redis.%d.log", (int)getpid());
+    c->fd = open(c->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(c->fd >= 0);
+    c->saved = dup(2);
+    dup2(c->fd, 2);
+}
+
+/* Restores stderr, echoes what was written, returns it (caller frees). */
+static char *capture_end(capture_t *c)
+{
+    dup2(c->saved, 2);
+    close(c->saved);
+    off_t len = lseek(c->fd, 0, SEEK_END);
+    char *s = calloc(1, (size_t)len + 1);
+    assert_non_null(s);
+    assert_int_equal(len, pread(c->fd, s, (size_t)len, 0));
+    close(c->fd);
+    unlink(c->path);
+    fputs(s, stderr);
+    return s;
+}
+
+/* ---- tests ---- */
+
+static void test_url_forms_accepted_and_rejected_without_the_password(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *where;
+    } ok[] = {
+        {"redis://127.0.0.1:6379", "127.0.0.1:6379/0"},
+        {"redis://localhost", "localhost:6379/0"},
+        {"redis://cache-1.internal:7000/3", "cache-1.internal:7000/3"},
+        {"redis://:hunter2@10.0.0.7:6379/0", "10.0.0.7:6379/0"},
+        {"redis://app:hun%40ter2@10.0.0.7/2", "10.0.0.7:6379/2"},
+        {"redis://app:a@b@h:1/", "h:1/0"},
+        {"REDIS://[::1]:6380/1", "[::1]:6380/1"},
+    };
+    static const struct {
+        const char *url, *reason;
+    } bad[] = {
+        {"rediss://:hunter2@10.0.0.7:6379/0", "TLS"},
+        {"unix:///run/redis.sock", "unix"},
+        {"redis+unix://:hunter2@/run/redis.sock", "unix"},
+        {"http://:hunter2@h:1", "redis://"},
+        {"", "required"},
+        {"redis://", "host is missing"},
+        {"redis://:hunter2@", "host is missing"},
+        {"redis://:hunter2@h:0", "port"},
+        {"redis://:hunter2@h:65536", "port"},
+        {"redis://:hunter2@h:", "port"},
+        {"redis://:hunter2@h:63x9", "port"},
+        {"redis://:hunter2@h/x", "database"},
+        {"redis://:hunter2@h/1/2", "database"},
+        {"redis://:hunter2@h/0?timeout=1", "query"},
+        {"redis://hunter2@h", "user:password"},
+        {"redis://:hunter2%zz@h", "%-escape"},
+        {"redis://:hunter2%4@h", "%-escape"},
+        {"redis://:@h", "password is empty"},
+        {"redis://:hunter2@[::1", "IPv6"},
+        {"redis://:hunter2@h h:1", "host"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cameo_redis_config_t cfg = {.url = ok[i].url};
+        cameo_tier_t *t = NULL;
+        char err[256] = "", buf[512];
+        int rc = cameo_tier_redis_create(&cfg, &t, err, sizeof(err));
+        if (rc != CAMEO_OK)
+            fail_msg("%s: %s", ok[i].url, err);
+        assert_string_equal("redis", t->ops->name);
+        /* No loop attached yet: not connected. */
+        assert_int_equal(CAMEO_EUNAVAIL, t->ops->status(t, buf, sizeof(buf)));
+        assert_non_null(strstr(buf, ok[i].where));
+        assert_null(strstr(buf, "hunter2"));
+        assert_null(strstr(buf, "hun%40ter2"));
+        t->ops->destroy(t);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cameo_redis_config_t cfg = {.url = bad[i].url};
+        cameo_tier_t *t = NULL;
+        char err[256] = "";
+        assert_int_equal(CAMEO_EINVAL, cameo_tier_redis_create(&cfg, &t, err, sizeof(err)));
+        assert_null(t);
+        if (strstr(err, bad[i].reason) == NULL)
+            fail_msg("%s: reason \"%s\" does not say %s", bad[i].url, err, bad[i].reason);
+        assert_null(strchr(err, '\n'));
+        assert_null(strstr(err, "hunter"));
+    }
+    cameo_redis_config_t cfg = {.url = NULL};
+    cameo_tier_t *t = NULL;
+    char err[256] = "";
+    assert_int_equal(CAMEO_EINVAL, cameo_tier_redis_create(&cfg, &t, err, sizeof(err)));
+    cfg = (cameo_redis_config_t){.url = "redis://h", .jitter_pct = 51};
+    assert_int_equal(CAMEO_EINVAL, cameo_tier_redis_create(&cfg, &t, err, sizeof(err)));
+    assert_non_null(strstr(err, "jitter"));
+}
+
+static void test_round_trip_keeps_bytes_flags_and_ttl(void **state)
+{
+    fx_t *f = *state;
+    uint64_t now = now_of(f);
+    cameo_entry_t *e1 = make_entry("user:42", 3000, now, 60000, 120000, 0);
+    cameo_entry_t *e2 = make_entry("user:43", 0, now, 10000, 20000, CAMEO_ENTRY_NEGATIVE);
+    f->tier->ops->put_async(f->tier, &f->loop.super, e1, now);
+    f->tier->ops->put_async(f->tier, &f->loop.super, e2, now);
+
+    const char *keys[] = {"user:42", "user:43", "user:44"};
+    got_t g = {0};
+    get(f, keys, 3, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    assert_int_equal(3, g.n);
+    assert_payload(g.e[0], "user:42", 3000);
+    assert_int_equal(0, g.e[0]->flags);
+    assert_payload(g.e[1], "user:43", 0);
+    assert_int_equal(CAMEO_ENTRY_NEGATIVE, g.e[1]->flags);
+    assert_null(g.e[2]);
+    /* Through the wall clock and back: within rounding of the two clocks. */
+    assert_in_range(g.e[0]->expires_at, e1->expires_at - 20, e1->expires_at + 20);
+    assert_in_range(g.e[0]->stale_until, e1->stale_until - 20, e1->stale_until + 20);
+    assert_in_range(g.e[1]->expires_at, e2->expires_at - 20, e2->expires_at + 20);
+
+    /* Redis drops it at stale_until, jittered by +-10%. */
+    long long pttl = cmd_int(f->sync, "PTTL cameo:v1:user:42");
+    assert_in_range(pttl, 120000 * 9 / 10 - WAIT_MS, 120000 * 11 / 10);
+
+    cameo_tier_stats_t st;
+    f->tier->ops->stats(f->tier, &st);
+    assert_int_equal(2, st.hits);
+    assert_int_equal(1, st.misses);
+    assert_int_equal(0, st.errors);
+    assert_int_equal(0, st.bytes);
+    got_reset(&g);
+    cameo_entry_unref(e1);
+    cameo_entry_unref(e2);
+}
+
+static bool key_gone(void *arg)
+{
+    return cmd_int(arg, "EXISTS cameo:v1:short") == 0;
+}
+
+static void test_value_expires_in_redis(void **state)
+{
+    fx_t *f = *state;
+    put(f, "short", 10, 50, 150, 0);
+    barrier(f);
+    assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:short"));
+    assert_true(tlp_run_until(&f->loop, key_gone, f->sync, WAIT_MS));
+}
+
+static void test_mget_of_100_keys_is_one_round_trip_in_order(void **state)
+{
+    fx_t *f = *state;
+    char names[100][16];
+    const char *keys[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "k:%03d", i);
+        keys[i] = names[i];
+        if (i % 3 != 0)
+            put(f, keys[i], 100 + (size_t)i, 60000, 60000, 0);
+    }
+    barrier(f);
+    long long before = command_calls(f->sync, "mget");
+    got_t g = {0};
+    get(f, keys, 100, &g);
+    assert_int_equal(1, command_calls(f->sync, "mget") - before);
+    assert_int_equal(CAMEO_OK, g.err);
+    assert_int_equal(100, g.n);
+    for (int i = 0; i < 100; i++) {
+        if (i % 3 == 0)
+            assert_null(g.e[i]);
+        else
+            assert_payload(g.e[i], keys[i], 100 + (size_t)i);
+    }
+    got_reset(&g);
+}
+
+/* The raw stored bytes of key (without prefix); caller frees. */
+static char *raw_get(fx_t *f, const char *key, size_t *len)
+{
+    redisReply *r = cmd(f->sync, "GET cameo:v1:%s", key);
+    assert_int_equal(REDIS_REPLY_STRING, r->type);
+    char *s = malloc(r->len + 1);
+    assert_non_null(s);
+    memcpy(s, r->str, r->len);
+    *len = r->len;
+    freeReplyObject(r);
+    return s;
+}
+
+static void raw_set(fx_t *f, const char *key, const char *v, size_t len)
+{
+    freeReplyObject(cmd(f->sync, "SET cameo:v1:%s %b", key, v, len));
+}
+
+static void test_bad_values_are_counted_misses(void **state)
+{
+    fx_t *f = *state;
+    const char *victims[] = {"trunc", "trunc_hdr", "sum", "magic", "long", "keylen", "good"};
+    for (size_t i = 0; i < 7; i++)
+        put(f, victims[i], 500, 60000, 60000, 0);
+    barrier(f);
+
+    size_t len, good_len;
+    char *v, *good = raw_get(f, "good", &good_len);
+    v = raw_get(f, "trunc", &len);
+    raw_set(f, "trunc", v, len - 1);
+    raw_set(f, "trunc_hdr", v, 20);
+    free(v);
+    v = raw_get(f, "sum", &len);
+    v[len - 1] ^= 0x01; /* a payload bit */
+    raw_set(f, "sum", v, len);
+    free(v);
+    v = raw_get(f, "magic", &len);
+    v[3] = '2'; /* "CMR2": a format this code does not know */
+    raw_set(f, "magic", v, len);
+    free(v);
+    v = raw_get(f, "long", &len);
+    v = realloc(v, len + 1);
+    v[len] = 'x';
+    raw_set(f, "long", v, len + 1);
+    free(v);
+    v = raw_get(f, "keylen", &len);
+    v[24] = 9; /* key_len */
+    raw_set(f, "keylen", v, len);
+    free(v);
+    raw_set(f, "copied", good, good_len); /* valid, but for another key */
+    raw_set(f, "garbage", "hello, world", 12);
+    raw_set(f, "empty", "", 0);
+    free(good);
+
+    const char *keys[] = {"trunc",  "trunc_hdr", "sum",     "magic", "long",
+                          "keylen", "copied",    "garbage", "empty", "good"};
+    got_t g = {0};
+    get(f, keys, 10, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    for (size_t i = 0; i < 9; i++)
+        if (g.e[i] != NULL)
+            fail_msg("%s was served", keys[i]);
+    assert_payload(g.e[9], "good", 500);
+    assert_int_equal(9, status_num(f->tier, "corrupt"));
+    cameo_tier_stats_t st;
+    f->tier->ops->stats(f->tier, &st);
+    assert_int_equal(1, st.hits);
+    assert_int_equal(1 + 9, st.misses); /* the barrier's, and the bad ones */
+    got_reset(&g);
+}
+
+static void test_remove_async_deletes_and_calls_back_ok(void **state)
+{
+    fx_t *f = *state;
+    put(f, "a", 10, 60000, 60000, 0);
+    put(f, "b", 10, 60000, 60000, 0);
+    put(f, "c", 10, 60000, 60000, 0);
+    barrier(f);
+    cameo_key_t k[] = {{"a", 1}, {"b", 1}};
+    done_t d = {0};
+    assert_int_equal(CAMEO_OK, f->tier->ops->remove_async(f->tier, &f->loop.super, k, 2, on_done, &d));
+    assert_true(tlp_run_until(&f->loop, done_called, &d, WAIT_MS));
+    assert_int_equal(1, d.calls);
+    assert_int_equal(CAMEO_OK, d.err);
+    assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:a cameo:v1:b"));
+    assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:c"));
+
+    const char *keys[] = {"a", "b", "c"};
+    got_t g = {0};
+    get(f, keys, 3, &g);
+    assert_null(g.e[0]);
+    assert_null(g.e[1]);
+    assert_payload(g.e[2], "c", 10);
+    got_reset(&g);
+}
+
+static void test_puts_too_large_or_past_stale_are_skipped(void **state)
+{
+    fx_t *f = *state;
+    uint64_t now = now_of(f);
+    cameo_entry_t *big = make_entry("big", (1u << 20) + 1, now, 60000, 60000, 0);
+    cameo_entry_t *old = make_entry("old", 10, now, 0, 0, 0);
+    f->tier->ops->put_async(f->tier, &f->loop.super, big, now);
+    f->tier->ops->put_async(f->tier, &f->loop.super, old, now);
+    barrier(f);
+    assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:big cameo:v1:old"));
+    assert_int_equal(2, status_num(f->tier, "skipped"));
+    cameo_entry_unref(big);
+    cameo_entry_unref(old);
+}
+
+static void test_get_async_rejects_0_or_over_1000_keys(void **state)
+{
+    fx_t *f = *state;
+    static cameo_key_t k[1001];
+    got_t g = {0};
+    for (int i = 0; i < 1001; i++)
+        k[i] = (cameo_key_t){"x", 1};
+    assert_int_equal(CAMEO_EINVAL, f->tier->ops->get_async(f->tier, &f->loop.super, k, 0, 0, on_got, &g));
+    assert_int_equal(CAMEO_EINVAL, f->tier->ops->get_async(f->tier, &f->loop.super, k, 1001, 0, on_got, &g));
+    assert_int_equal(CAMEO_OK,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, k, 1000, now_of(f), on_got, &g));
+    assert_true(tlp_run_until(&f->loop, got_called, &g, WAIT_MS));
+    assert_int_equal(CAMEO_OK, g.err);
+    got_reset(&g);
+}
+
+typedef struct counts {
+    int got, done, got_err, done_err;
+} counts_t;
+
+static void count_got(void *arg, int err, cameo_entry_t *const *entries, size_t n)
+{
+    counts_t *c = arg;
+    (void)entries;
+    (void)n;
+    c->got++;
+    c->got_err = err;
+}
+
+static bool all_got(void *arg)
+{
+    return ((counts_t *)arg)->got == 4096;
+}
+
+static void count_done(void *arg, int err)
+{
+    counts_t *c = arg;
+    c->done++;
+    c->done_err = err;
+}
+
+static void test_unanswered_commands_are_capped_with_ebusy(void **state)
+{
+    fx_t *f = *state;
+    counts_t c = {0};
+    cameo_key_t k = {"cap", 3};
+    /* No loop turn: nothing is answered yet. */
+    for (int i = 0; i < 4096; i++)
+        assert_int_equal(CAMEO_OK,
+                         f->tier->ops->get_async(f->tier, &f->loop.super, &k, 1, now_of(f), count_got, &c));
+    assert_int_equal(CAMEO_EBUSY,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, &k, 1, now_of(f), count_got, &c));
+    assert_int_equal(CAMEO_EBUSY, f->tier->ops->remove_async(f->tier, &f->loop.super, &k, 1, count_done, &c));
+    put(f, "cap", 1, 60000, 60000, 0);
+    assert_int_equal(2, status_num(f->tier, "busy"));
+    assert_int_equal(1, status_num(f->tier, "dropped"));
+    assert_true(tlp_run_until(&f->loop, all_got, &c, WAIT_MS));
+    assert_int_equal(0, c.done);
+}
+
+static void test_no_answer_in_time_is_etimedout_and_the_late_reply_is_ignored(void **state)
+{
+    fx_t *f = *state;
+    put(f, "slow", 10, 60000, 60000, 0);
+    barrier(f);
+
+    kill(main_srv.pid, SIGSTOP); /* answers nothing until SIGCONT */
+    const char *k = "slow";
+    got_t g = {0};
+    cameo_key_t key = {k, 4};
+    assert_int_equal(CAMEO_OK,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, &key, 1, now_of(f), on_got, &g));
+    bool called = tlp_run_until(&f->loop, got_called, &g, WAIT_MS);
+    kill(main_srv.pid, SIGCONT);
+    assert_true(called);
+    assert_int_equal(CAMEO_ETIMEDOUT, g.err);
+    assert_null(g.e[0]);
+
+    /* The late reply comes before this one's, on the same connection. */
+    got_t g2 = {0};
+    get(f, &k, 1, &g2);
+    assert_int_equal(CAMEO_OK, g2.err);
+    assert_payload(g2.e[0], "slow", 10);
+    assert_int_equal(1, g.calls);
+    cameo_tier_stats_t st;
+    f->tier->ops->stats(f->tier, &st);
+    assert_int_equal(1, st.timeouts);
+    assert_int_equal(0, status_num(f->tier, "reconnects")); /* late, not stuck */
+    got_reset(&g);
+    got_reset(&g2);
+}
+
+static void test_a_stuck_server_is_dropped_and_reconnected(void **state)
+{
+    fx_t *f = *state;
+    const char *k = "stuck";
+    cameo_key_t key = {k, 5};
+    got_t g = {0};
+    kill(main_srv.pid, SIGSTOP);
+    assert_int_equal(CAMEO_OK,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, &key, 1, now_of(f), on_got, &g));
+    bool dropped = tlp_run_until(&f->loop, tier_down, f->tier, WAIT_MS);
+    kill(main_srv.pid, SIGCONT);
+    assert_true(dropped);
+    assert_int_equal(1, g.calls);
+    assert_int_equal(CAMEO_ETIMEDOUT, g.err);
+    char buf[512];
+    f->tier->ops->status(f->tier, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "no reply in 500 ms"));
+    assert_true(tlp_run_until(&f->loop, tier_up, f->tier, WAIT_MS));
+    get(f, &k, 1, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    got_reset(&g);
+}
+
+static void test_redis_down_fails_fast_then_reconnects_by_itself(void **state)
+{
+    fx_t *f = *state;
+    const char *k = "d";
+    cameo_key_t key = {k, 1};
+    got_t g = {0};
+    done_t d = {0};
+    put(f, "d", 10, 60000, 60000, 0);
+    barrier(f);
+
+    /* In flight (a stopped server cannot answer first), then the server dies. */
+    kill(main_srv.pid, SIGSTOP);
+    assert_int_equal(CAMEO_OK,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, &key, 1, now_of(f), on_got, &g));
+    server_kill(&main_srv);
+    assert_true(tlp_run_until(&f->loop, got_called, &g, WAIT_MS));
+    assert_true(g.err == CAMEO_EUNAVAIL || g.err == CAMEO_EIO || g.err == CAMEO_ETIMEDOUT);
+    assert_true(tlp_run_until(&f->loop, tier_down, f->tier, WAIT_MS));
+
+    /* While down: refused at once, callbacks never run. */
+    got_reset(&g);
+    assert_int_equal(CAMEO_EUNAVAIL,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, &key, 1, now_of(f), on_got, &g));
+    assert_int_equal(CAMEO_EUNAVAIL,
+                     f->tier->ops->remove_async(f->tier, &f->loop.super, &key, 1, on_done, &d));
+    put(f, "d2", 10, 60000, 60000, 0);
+    assert_int_equal(1, status_num(f->tier, "dropped"));
+    char buf[512];
+    assert_int_equal(CAMEO_EUNAVAIL, f->tier->ops->status(f->tier, buf, sizeof(buf)));
+    assert_non_null(strstr(buf, "connected 0/1"));
+    tlp_run_for(&f->loop, 100); /* a few reconnect attempts against nothing */
+    assert_int_equal(0, g.calls);
+    assert_int_equal(0, d.calls);
+
+    server_start(&main_srv, NULL); /* the same port */
+    assert_true(tlp_run_until(&f->loop, tier_up, f->tier, WAIT_MS));
+    put(f, "d", 10, 60000, 60000, 0);
+    get(f, &k, 1, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    assert_payload(g.e[0], "d", 10);
+    got_reset(&g);
+    redisFree(f->sync); /* the old server's */
+    f->sync = sync_connect(main_srv.port);
+    assert_non_null(f->sync);
+}
+
+static bool auth_failed(void *arg)
+{
+    char buf[512];
+    ((cameo_tier_t *)arg)->ops->status(arg, buf, sizeof(buf));
+    return strstr(buf, "auth failed") != NULL;
+}
+
+static void test_auth_with_password_and_acl_user_never_shows_the_password(void **state)
+{
+    (void)state;
+    static const char *const extra[] = {"--requirepass", "s3cr3t-pw", NULL};
+    server_start(&auth_srv, extra);
+    redisContext *admin = sync_connect(auth_srv.port);
+    assert_non_null(admin);
+    freeReplyObject(cmd(admin, "AUTH s3cr3t-pw"));
+    redisReply *r = cmd(admin, "ACL SETUSER alice on >al1ce-pw ~* &* +@all");
+    assert_int_equal(REDIS_REPLY_STATUS, r->type);
+    freeReplyObject(r);
+    redisFree(admin);
+
+    capture_t cap;
+    capture_begin(&cap);
+    char url[128], buf[512];
+    fx_t f = {0};
+    const char *k = "x";
+    got_t g = {0};
+
+    snprintf(url, sizeof(url), "redis://:s3cr3t%%2Dpw@127.0.0.1:%d/1", auth_srv.port); /* %2D is '-' */
+    fx_open(&f, url, true);
+    get(&f, &k, 1, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    fx_close(&f);
+
+    snprintf(url, sizeof(url), "redis://alice:al1ce-pw@127.0.0.1:%d/0", auth_srv.port);
+    fx_open(&f, url, true);
+    get(&f, &k, 1, &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    fx_close(&f);
+
+    snprintf(url, sizeof(url), "redis://:wrong-pw-xyz@127.0.0.1:%d/0", auth_srv.port);
+    fx_open(&f, url, false);
+    bool failed = tlp_run_until(&f.loop, auth_failed, f.tier, WAIT_MS);
+    int st = f.tier->ops->status(f.tier, buf, sizeof(buf));
+    fx_close(&f);
+    got_reset(&g);
+
+    char *log = capture_end(&cap);
+    assert_true(failed);
+    assert_int_equal(CAMEO_EUNAVAIL, st);
+    assert_null(strstr(buf, "wrong-pw-xyz"));
+    assert_null(strstr(log, "wrong-pw-xyz"));
+    assert_null(strstr(log, "s3cr3t"));
+    assert_null(strstr(log, "al1ce-pw"));
+    assert_non_null(strstr(log, "redis_auth_failed"));
+    free(log);
+    server_kill(&auth_srv);
+}
+
+static void test_detach_fails_pending_once_and_nothing_runs_after(void **state)
+{
+    fx_t *f = *state;
+    counts_t c = {0};
+    cameo_key_t k[] = {{"p", 1}, {"q", 1}};
+    put(f, "p", 10, 60000, 60000, 0);
+    assert_int_equal(CAMEO_OK,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, k, 2, now_of(f), count_got, &c));
+    assert_int_equal(CAMEO_OK,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, k, 1, now_of(f), count_got, &c));
+    assert_int_equal(CAMEO_OK, f->tier->ops->remove_async(f->tier, &f->loop.super, k, 2, count_done, &c));
+
+    f->tier->ops->detach(f->tier, &f->loop.super);
+    f->attached = false;
+    assert_int_equal(2, c.got);
+    assert_int_equal(1, c.done);
+    assert_int_equal(CAMEO_EUNAVAIL, c.got_err);
+    assert_int_equal(CAMEO_EUNAVAIL, c.done_err);
+    assert_int_equal(0, f->loop.live_ios);
+    assert_int_equal(0, f->loop.live_timers);
+    tlp_run_for(&f->loop, 100);
+    assert_int_equal(2, c.got);
+    assert_int_equal(1, c.done);
+
+    /* Detached: refused, as on a loop never attached. */
+    assert_int_equal(CAMEO_EUNAVAIL,
+                     f->tier->ops->get_async(f->tier, &f->loop.super, k, 1, now_of(f), count_got, &c));
+}
+
+static void test_detach_while_reconnecting_releases_everything(void **state)
+{
+    (void)state;
+    fx_t f = {0};
+    char url[64], buf[512];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", free_port()); /* nothing listens */
+    fx_open(&f, url, false);
+    tlp_run_for(&f.loop, 200);
+    assert_int_equal(CAMEO_EUNAVAIL, f.tier->ops->status(f.tier, buf, sizeof(buf)));
+    assert_non_null(strstr(buf, "connect failed"));
+    f.tier->ops->detach(f.tier, &f.loop.super);
+    f.attached = false;
+    assert_int_equal(0, f.loop.live_ios);
+    assert_int_equal(0, f.loop.live_timers);
+    fx_close(&f);
+}
+
+static void test_expiry_jitter_spreads_equal_ttls_within_bounds(void **state)
+{
+    fx_t *f = *state;
+    char key[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "j:%d", i);
+        put(f, key, 1, 100000, 100000, 0);
+    }
+    barrier(f);
+    for (int i = 0; i < 200; i++)
+        redisAppendCommand(f->sync, "PTTL cameo:v1:j:%d", i);
+    long long min = LLONG_MAX, max = 0;
+    int distinct = 0;
+    long long seen[200];
+    for (int i = 0; i < 200; i++) {
+        redisReply *r = NULL;
+        assert_int_equal(REDIS_OK, redisGetReply(f->sync, (void **)&r));
+        assert_int_equal(REDIS_REPLY_INTEGER, r->type);
+        long long v = r->integer;
+        freeReplyObject(r);
+        min = v < min ? v : min;
+        max = v > max ? v : max;
+        bool dup = false;
+        for (int j = 0; j < distinct; j++)
+            dup = dup || seen[j] == v;
+        if (!dup)
+            seen[distinct++] = v;
+    }
+    assert_true(min >= 90000 - WAIT_MS);
+    assert_true(max <= 110000);
+    assert_true(distinct > 100);
+    assert_true(max - min > 10000); /* 200 uniform draws over 20 s: spread far past half */
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    atexit(kill_servers);
+    server_start(&main_srv, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    kill_servers();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_forms_accepted_and_rejected_without_the_password),
+        cmocka_unit_test_setup_teardown(test_round_trip_keeps_bytes_flags_and_ttl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_expires_in_redis, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mget_of_100_keys_is_one_round_trip_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_values_are_counted_misses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_async_deletes_and_calls_back_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_puts_too_large_or_past_stale_are_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_async_rejects_0_or_over_1000_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unanswered_commands_are_capped_with_ebusy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_answer_in_time_is_etimedout_and_the_late_reply_is_ignored,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_stuck_server_is_dropped_and_reconnected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_down_fails_fast_then_reconnects_by_itself, setup,
+                                        teardown),
+        cmocka_unit_test(test_auth_with_password_and_acl_user_never_shows_the_password),
+        cmocka_unit_test_setup_teardown(test_detach_fails_pending_once_and_nothing_runs_after, setup,
+                                        teardown),
+        cmocka_unit_test(test_detach_while_reconnecting_releases_everything),
+        cmocka_unit_test_setup_teardown(test_expiry_jitter_spreads_equal_ttls_within_bounds, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -219,6 +219,8 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
         {"cameo_tier_bytes", "gauge", "Bytes held, counting keys, values and metadata."},
         {"cameo_tier_items", "gauge", "Entries held."},
         {"cameo_tier_capacity_bytes", "gauge", "The tier's bound in bytes."},
+        {"cameo_tier_errors_total", "counter", "Commands of a remote tier that failed."},
+        {"cameo_tier_timeouts_total", "counter", "Commands of a remote tier that got no answer in time."},
     };
     for (size_t s = 0; s < sizeof(tier_series) / sizeof(tier_series[0]); s++) {
         fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", tier_series[s].name, tier_series[s].help,
@@ -226,7 +228,8 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
         for (size_t t = 0; t < ntiers; t++) {
             cameo_tier_stats_t st = {0};
             tiers[t]->ops->stats(tiers[t], &st);
-            uint64_t v[] = {st.hits, st.misses, st.evictions, st.bytes, st.items, st.capacity};
+            uint64_t v[] = {st.hits,  st.misses,   st.evictions, st.bytes,
+                            st.items, st.capacity, st.errors,    st.timeouts};
             fprintf(out, "%s{tier=\"%s\"} %llu\n", tier_series[s].name, tiers[t]->ops->name,
                     (unsigned long long)v[s]);
         }

@@ -13,7 +13,17 @@
 
 #include "cameo/log.h"
 
-typedef enum { T_LISTEN, T_PATH, T_WORKERS, T_TOKEN, T_SIZE, T_LEVEL, T_DURATION } opt_type_t;
+typedef enum {
+    T_LISTEN,
+    T_PATH,
+    T_WORKERS,
+    T_TOKEN,
+    T_SIZE,
+    T_LEVEL,
+    T_DURATION,
+    T_URL,
+    T_PREFIX
+} opt_type_t;
 
 typedef struct opt {
     const char *flag, *env, *def, *help;
@@ -43,6 +53,12 @@ static const opt_t opts[] = {
      OFF(grace_ms)},
     {"--negative-ttl", "CAMEO_NEGATIVE_TTL", "10s", "how long \"no such user\" is cached", T_DURATION,
      OFF(negative_ttl_ms)},
+    {"--redis", "CAMEO_REDIS", NULL,
+     "L2 shared by instances: redis://[user:password@]host:port[/db] (default: none)", T_URL, OFF(redis_url)},
+    {"--redis-prefix", "CAMEO_REDIS_PREFIX", "cameo:", "namespace of cameo's keys in Redis", T_PREFIX,
+     OFF(redis_prefix)},
+    {"--redis-timeout", "CAMEO_REDIS_TIMEOUT", "50ms",
+     "per Redis command; then the read goes on without Redis", T_DURATION, OFF(redis_timeout_ms)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -177,6 +193,28 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
             return -1;
         }
         *(int *)(void *)field = level;
+        return 0;
+    }
+    case T_URL:
+        /* Checked in full when the Redis tier is made; here only its length.
+         * It may hold a password: never echo it. */
+        if (value[0] == '\0' || strlen(value) >= sizeof(cfg->redis_url)) {
+            snprintf(errbuf, errlen, "%s: expected redis://[user:password@]host:port[/db]", source);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    case T_PREFIX: {
+        size_t len = strlen(value);
+        int ok = len > 0 && len < sizeof(cfg->redis_prefix);
+        for (size_t i = 0; i < len && ok; i++)
+            ok = value[i] > ' ' && value[i] < 127;
+        if (!ok) {
+            snprintf(errbuf, errlen, "%s: expected 1 to 127 printable characters without spaces, got '%.64s'",
+                     source, value);
+            return -1;
+        }
+        strcpy(field, value);
         return 0;
     }
     case T_DURATION: {

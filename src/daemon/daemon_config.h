@@ -19,6 +19,9 @@ typedef struct cameo_config {
     int log_level;
     size_t max_avatar_size;
     uint64_t ttl_ms, grace_ms, negative_ttl_ms;
+    char redis_url[1024]; /* "" without Redis; may hold a password: never print it */
+    char redis_prefix[128];
+    uint64_t redis_timeout_ms;
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

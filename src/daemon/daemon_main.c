@@ -102,7 +102,7 @@ static int serve(int argc, char **argv)
 
     int rc = 1;
     cameo_origin_t *origin = NULL;
-    cameo_tier_t *mem = NULL;
+    cameo_tier_t *mem = NULL, *redis = NULL;
     cameo_metrics_t *metrics = NULL;
     cameo_engine_t *engine = NULL;
     cameo_server_t *server = NULL;
@@ -117,10 +117,21 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "cameo: --mem-limit: cannot create a memory tier of %zu bytes\n", cfg.mem_limit);
         goto out;
     }
+    if (cfg.redis_url[0] != '\0') {
+        cameo_redis_config_t rcfg = {
+            .url = cfg.redis_url, .prefix = cfg.redis_prefix, .timeout_ms = cfg.redis_timeout_ms};
+        if (cameo_tier_redis_create(&rcfg, &redis, err, sizeof(err)) != CAMEO_OK) {
+            fprintf(stderr, "cameo: --redis: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+    }
+    cameo_tier_t *tiers[] = {mem, redis};
     metrics = cameo_metrics_create(cfg.workers, cameo_now_ms());
     cameo_engine_config_t ecfg = {
         .ttl_ms = cfg.ttl_ms, .grace_ms = cfg.grace_ms, .negative_ttl_ms = cfg.negative_ttl_ms};
-    if (metrics == NULL || cameo_engine_create(&ecfg, &mem, 1, origin, metrics, &engine) != CAMEO_OK) {
+    if (metrics == NULL ||
+        cameo_engine_create(&ecfg, tiers, redis != NULL ? 2 : 1, origin, metrics, &engine) != CAMEO_OK) {
         fprintf(stderr, "cameo: out of memory\n");
         goto out;
     }
@@ -143,8 +154,9 @@ static int serve(int argc, char **argv)
     const char *bracket = strchr(cfg.host, ':') ? "[" : "";
     const char *unbracket = bracket[0] ? "]" : "";
     cameo_log(CAMEO_LOG_INFO, "listening",
-              "url=http://%s%s%s:%u/ workers=%u data=%s mem_limit=%zu version=%s", bracket, cfg.host,
-              unbracket, cfg.port, cfg.workers, cfg.data_dir, cfg.mem_limit, CAMEO_VERSION);
+              "url=http://%s%s%s:%u/ workers=%u data=%s mem_limit=%zu redis=%s version=%s", bracket, cfg.host,
+              unbracket, cfg.port, cfg.workers, cfg.data_dir, cfg.mem_limit, redis != NULL ? "on" : "off",
+              CAMEO_VERSION);
     printf("cameo %s serving http://%s%s%s:%u/\n", CAMEO_VERSION, bracket, cfg.host, unbracket, cfg.port);
     if (generated)
         printf("admin token (generated, stored in %s/admin-token): %s\n", cfg.data_dir, cfg.admin_token);
@@ -164,6 +176,8 @@ out:
     cameo_server_free(server);
     if (origin != NULL)
         origin->ops->destroy(origin);
+    if (redis != NULL)
+        redis->ops->destroy(redis); /* every loop detached when its worker stopped */
     if (mem != NULL)
         mem->ops->destroy(mem);
     cameo_metrics_destroy(metrics);

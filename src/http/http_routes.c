@@ -799,22 +799,29 @@ static void route_readyz(rctx_t *c)
     cameo_engine_t *engine = c->w->server->cfg.engine;
     cameo_tier_t *const *tiers;
     size_t n = cameo_engine_tiers(engine, &tiers);
-    int ready = 1;
+    int ready = 1, degraded = 0;
     char detail[256];
     json_t *jt = json_object();
     for (size_t i = 0; i < n; i++) {
         int rc = tiers[i]->ops->status(tiers[i], detail, sizeof(detail));
-        ready &= rc == CAMEO_OK;
-        json_object_set_new(
-            jt, tiers[i]->ops->name,
-            json_pack("{s:s, s:s}", "status", rc == CAMEO_OK ? "ok" : "down", "detail", detail));
+        /* A remote tier that is away slows reads down but fails none. */
+        int remote = tiers[i]->ops->get_async != NULL;
+        if (rc != CAMEO_OK && remote)
+            degraded = 1;
+        else
+            ready &= rc == CAMEO_OK;
+        const char *st = rc == CAMEO_OK ? "ok" : remote ? "degraded" : "down";
+        json_object_set_new(jt, tiers[i]->ops->name, json_pack("{s:s, s:s}", "status", st, "detail", detail));
     }
     cameo_origin_t *o = cameo_engine_origin(engine);
     int rc = o->ops->status(o, detail, sizeof(detail));
     ready &= rc == CAMEO_OK;
-    json_t *body =
-        json_pack("{s:s, s:o, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unready", "tiers", jt,
-                  "origin", "name", o->ops->name, "status", rc == CAMEO_OK ? "ok" : "down", "detail", detail);
+    json_t *body = json_pack("{s:s, s:o, s:{s:s, s:s, s:s}}", "status",
+                             !ready     ? "unready"
+                             : degraded ? "degraded"
+                                        : "ready",
+                             "tiers", jt, "origin", "name", o->ops->name, "status",
+                             rc == CAMEO_OK ? "ok" : "down", "detail", detail);
     send_json(c, ready ? 200 : 503, body);
 }
 

@@ -35,6 +35,7 @@ typedef struct cameo_engine_config {
     uint64_t grace_ms;        /* then served stale while one refresh runs (default 60 s) */
     uint64_t negative_ttl_ms; /* unknown users and avatar versions (default 10 s) */
     uint64_t blob_ttl_ms;     /* avatar bytes, immutable (default 1 day) */
+    uint64_t bus_down_ttl_ms; /* with a bus that is down: how long a local profile is trusted (default 1 s) */
 } cameo_engine_config_t;
 
 /*

@@ -39,6 +39,20 @@ typedef void (*cameo_tier_got_cb)(void *arg, int err, cameo_entry_t *const *entr
 /* remove_async's answer, on the loop that asked. */
 typedef void (*cameo_tier_done_cb)(void *arg, int err);
 
+/*
+ * What a remote tier that is also a bus (Redis pub/sub) tells the engine.
+ * Every remove_async is published to every instance sharing the tier; each
+ * instance's tier calls invalidated() with the keys (the publisher's own
+ * included). reset(up) says the subscription came up (again) -- events may
+ * have been missed meanwhile, so what memory holds can no longer be trusted
+ * -- or was lost (up = 0). Both run on a worker loop's thread.
+ */
+typedef struct cameo_bus_handler {
+    void (*invalidated)(void *arg, const cameo_key_t *keys, size_t n);
+    void (*reset)(void *arg, int up);
+    void *arg;
+} cameo_bus_handler_t;
+
 typedef struct cameo_tier_stats {
     uint64_t hits, misses, evictions, bytes, items, capacity;
     uint64_t errors, timeouts; /* remote tiers: commands that failed or got no answer in time */
@@ -86,10 +100,19 @@ typedef struct cameo_tier_ops {
      * are counted, never reported. */
     void (*put_async)(cameo_tier_t *t, cameo_loop_t *loop, cameo_entry_t *e, uint64_t now);
 
-    /* Removes keys[0..n). Same contract as get_async; cb's err tells
-     * whether the removal is known to have happened. */
+    /* Removes keys[0..n), and, for a bus, publishes the removal to every
+     * instance. Same contract as get_async; cb's err tells whether the
+     * removal is known to have happened. */
     int (*remove_async)(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
                         cameo_tier_done_cb cb, void *arg);
+
+    /* Optional (a bus): the engine's handler, set once before any attach.
+     * The tier keeps one subscription for the process. */
+    void (*set_bus)(cameo_tier_t *t, const cameo_bus_handler_t *h);
+
+    /* Optional, local tiers: removes every key starting with prefix (the
+     * engine's flush when the bus comes back). Returns how many. */
+    size_t (*remove_prefix)(cameo_tier_t *t, const void *prefix, size_t len);
 
     /* ---- every tier ---- */
 

@@ -25,6 +25,7 @@
 
 #include <xxhash.h>
 
+#include "cameo/log.h"
 #include "cameo/resp.h"
 
 #define TIERS_MAX 4
@@ -58,7 +59,10 @@ struct cameo_engine {
     size_t ntiers;
     cameo_tier_t *local[TIERS_MAX]; /* the synchronous ones, in read order (memory first) */
     size_t nlocal;
-    cameo_tier_t *remote; /* the remote tier (Redis), read after the local ones; or NULL */
+    cameo_tier_t *remote;    /* the remote tier (Redis), read after the local ones; or NULL */
+    cameo_bus_handler_t bus; /* given to the remote tier when it is a bus */
+    int has_bus;
+    atomic_int bus_up; /* the subscription is up: local entries can be trusted for their TTL */
     cameo_origin_t *origin;
     cameo_metrics_t *metrics;
     flight_shard_t shards[FLIGHT_SHARDS];
@@ -88,6 +92,9 @@ typedef struct fill_call {
     size_t n;
     flight_t *flights[];
 } fill_call_t;
+
+static void on_bus_invalidated(void *arg, const cameo_key_t *keys, size_t n);
+static void on_bus_reset(void *arg, int up);
 
 static uint64_t clock_us(void)
 {
@@ -141,6 +148,13 @@ int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *t
     if (e->nlocal == 0 || e->tiers[0] != e->local[0]) {
         free(e);
         return CAMEO_EINVAL; /* a local tier (memory) comes first */
+    }
+    if (e->cfg.bus_down_ttl_ms == 0)
+        e->cfg.bus_down_ttl_ms = 1000;
+    if (e->remote != NULL && e->remote->ops->set_bus != NULL) {
+        e->bus = (cameo_bus_handler_t){on_bus_invalidated, on_bus_reset, e};
+        e->has_bus = 1;
+        e->remote->ops->set_bus(e->remote, &e->bus);
     }
     e->origin = origin;
     e->metrics = metrics;
@@ -361,6 +375,21 @@ static cameo_ttl_t ttl_for(const cameo_engine_t *e, fill_kind_t kind, uint64_t n
     return t;
 }
 
+/* While the bus is down this instance may miss another's invalidations, so
+ * a local profile entry is trusted only for bus_down_ttl_ms after it was
+ * stored (estimated from its expiry; entries that came from Redis look
+ * older than they are, which errs on the safe side). Avatar bytes are
+ * immutable and always trusted. */
+static int untrusted(const cameo_engine_t *e, const cameo_entry_t *hit, uint64_t now)
+{
+    if (!e->has_bus || atomic_load_explicit(&e->bus_up, memory_order_relaxed) || hit->key_len < 2 ||
+        memcmp(hit->key, "p:", 2) != 0)
+        return 0;
+    uint64_t ttl = (hit->flags & CAMEO_ENTRY_NEGATIVE) ? e->cfg.negative_ttl_ms : e->cfg.ttl_ms;
+    uint64_t stored = hit->expires_at > ttl ? hit->expires_at - ttl : 0;
+    return now >= stored + e->cfg.bus_down_ttl_ms;
+}
+
 /* Looks key up in the local tiers; a hit in a lower one fills those above.
  * Returns CAMEO_OK or CAMEO_ESTALE with *out, or CAMEO_ENOTFOUND. (The
  * remote tier is read inside a flight: see fill_start.) */
@@ -368,6 +397,11 @@ static int tiers_get(cameo_engine_t *e, const char *key, size_t key_len, uint64_
 {
     for (size_t t = 0; t < e->nlocal; t++) {
         int rc = e->local[t]->ops->get(e->local[t], key, key_len, now, out);
+        if ((rc == CAMEO_OK || rc == CAMEO_ESTALE) && untrusted(e, *out, now)) {
+            cameo_entry_unref(*out);
+            *out = NULL;
+            return CAMEO_ENOTFOUND;
+        }
         if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
             for (size_t u = 0; u < t; u++)
                 e->local[u]->ops->put(e->local[u], *out, now);
@@ -573,9 +607,13 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
      * lock: a second look here sees any fill that ended after our miss. */
     if (w != NULL && first->ops->peek != NULL &&
         first->ops->peek(first, key, key_len, now, hit) == CAMEO_OK) {
-        cameo_metrics_inc(&e->metrics->coalesced);
-        pthread_mutex_unlock(&s->lock);
-        return NULL;
+        if (!untrusted(e, *hit, now)) {
+            cameo_metrics_inc(&e->metrics->coalesced);
+            pthread_mutex_unlock(&s->lock);
+            return NULL;
+        }
+        cameo_entry_unref(*hit);
+        *hit = NULL;
     }
     f = flight_new(kind, key, key_len, hash, id, version, now);
     if (f == NULL) {
@@ -751,10 +789,9 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
 
 /* ---- writes and invalidation ---- */
 
-void cameo_engine_invalidate(cameo_engine_t *e, const char *id)
+/* Drops key from the local tiers and detaches any fill of it in flight. */
+static void invalidate_key(cameo_engine_t *e, const char *key, size_t key_len)
 {
-    char key[CAMEO_KEY_MAX];
-    size_t key_len = cameo_key_profile(key, id);
     uint64_t hash = XXH3_64bits(key, key_len);
     flight_shard_t *s = shard_of(e, hash);
     pthread_mutex_lock(&s->lock);
@@ -766,6 +803,42 @@ void cameo_engine_invalidate(cameo_engine_t *e, const char *id)
     for (size_t t = 0; t < e->nlocal; t++)
         e->local[t]->ops->remove(e->local[t], key, key_len);
     pthread_mutex_unlock(&s->lock);
+}
+
+void cameo_engine_invalidate(cameo_engine_t *e, const char *id)
+{
+    char key[CAMEO_KEY_MAX];
+    invalidate_key(e, key, cameo_key_profile(key, id));
+}
+
+/* The bus: another instance (or this one) removed keys. */
+static void on_bus_invalidated(void *arg, const cameo_key_t *keys, size_t n)
+{
+    cameo_engine_t *e = arg;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].len > 0 && keys[i].len < CAMEO_KEY_MAX)
+            invalidate_key(e, keys[i].p, keys[i].len);
+    atomic_fetch_add_explicit(&e->metrics->bus_events, 1, memory_order_relaxed);
+}
+
+/* The bus came up (again) or went away. Coming up, events may have been
+ * missed: every profile in the local tiers is dropped (avatar bytes are
+ * immutable and stay). */
+static void on_bus_reset(void *arg, int up)
+{
+    cameo_engine_t *e = arg;
+    size_t dropped = 0;
+    if (up)
+        for (size_t t = 0; t < e->nlocal; t++)
+            if (e->local[t]->ops->remove_prefix != NULL)
+                dropped += e->local[t]->ops->remove_prefix(e->local[t], "p:", 2);
+    atomic_store(&e->bus_up, up);
+    atomic_fetch_add_explicit(&e->metrics->bus_resets, 1, memory_order_relaxed);
+    if (up)
+        cameo_log(CAMEO_LOG_INFO, "bus_up", "profiles_dropped=%zu", dropped);
+    else
+        cameo_log(CAMEO_LOG_WARN, "bus_down", "profile_ttl_capped_ms=%llu",
+                  (unsigned long long)e->cfg.bus_down_ttl_ms);
 }
 
 enum { WRITE_PUT_PROFILE, WRITE_DELETE_PROFILE, WRITE_PUT_AVATAR, WRITE_DELETE_AVATAR };
@@ -793,6 +866,8 @@ static void write_remote_run(cameo_task_t *t)
     cameo_engine_t *e = w->_engine;
     char key[CAMEO_KEY_MAX];
     cameo_key_t k = {key, cameo_key_profile(key, w->_id)};
+    if (e->has_bus)
+        cameo_metrics_inc(&e->metrics->bus_sent);
     if (e->remote->ops->remove_async(e->remote, w->loop, &k, 1, on_remote_removed, w) != CAMEO_OK)
         w->done(w); /* Redis is away: the tier counts it; its copy expires by its TTL */
 }
@@ -889,6 +964,8 @@ int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_
         }
         w->_engine = e;
         rc = e->remote->ops->remove_async(e->remote, w->loop, keys, n, on_invalidated, w);
+        if (rc == CAMEO_OK && e->has_bus)
+            cameo_metrics_inc(&e->metrics->bus_sent);
     }
     free(buf);
     free(keys);

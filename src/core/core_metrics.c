@@ -259,6 +259,12 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
                   rd(&m->stale_served));
     write_counter(out, "cameo_refreshes_total", "Background refreshes of stale entries started.",
                   rd(&m->refreshes));
+    write_counter(out, "cameo_bus_events_sent_total", "Invalidations published to other instances (bus).",
+                  rd(&m->bus_sent));
+    write_counter(out, "cameo_bus_events_received_total",
+                  "Invalidations received from other instances (bus).", rd(&m->bus_events));
+    write_counter(out, "cameo_bus_resets_total", "Times the invalidation bus came up or went away.",
+                  rd(&m->bus_resets));
 }
 
 void cameo_metrics_summary(const cameo_metrics_t *m, cameo_tier_t *const *tiers, size_t ntiers, uint64_t now,

@@ -33,6 +33,11 @@ static int mem_remove(cameo_tier_t *t, const void *key, size_t key_len)
     return cameo_cache_remove(((tier_mem_t *)t)->cache, key, key_len);
 }
 
+static size_t mem_remove_prefix(cameo_tier_t *t, const void *prefix, size_t len)
+{
+    return cameo_cache_remove_prefix(((tier_mem_t *)t)->cache, prefix, len);
+}
+
 static void mem_stats(cameo_tier_t *t, cameo_tier_stats_t *out)
 {
     cameo_cache_stats_t st;
@@ -67,6 +72,7 @@ static const cameo_tier_ops_t mem_ops = {
     .peek = mem_peek,
     .put = mem_put,
     .remove = mem_remove,
+    .remove_prefix = mem_remove_prefix,
     .stats = mem_stats,
     .status = mem_status,
     .destroy = mem_destroy,

@@ -658,6 +658,7 @@ typedef struct fake_remote {
     char removed[4][CAMEO_KEY_MAX];
     cameo_tier_done_cb rm_cb;
     void *rm_arg;
+    cameo_bus_handler_t bus; /* set by the engine when set_bus is offered */
 } fake_remote_t;
 
 static int fr_get_async(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n, uint64_t now,
@@ -700,6 +701,11 @@ static int fr_remove_async(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_
     return CAMEO_OK;
 }
 
+static void fr_set_bus(cameo_tier_t *t, const cameo_bus_handler_t *h)
+{
+    ((fake_remote_t *)t)->bus = *h;
+}
+
 static void fr_stats(cameo_tier_t *t, cameo_tier_stats_t *out)
 {
     (void)t;
@@ -711,6 +717,7 @@ static const cameo_tier_ops_t fake_remote_ops = {
     .get_async = fr_get_async,
     .put_async = fr_put_async,
     .remove_async = fr_remove_async,
+    .set_bus = fr_set_bus,
     .stats = fr_stats,
 };
 
@@ -730,8 +737,9 @@ static int rfx_setup(void **state)
     f->remote.super.ops = &fake_remote_ops;
     f->remote.connected = 1;
     cameo_tier_t *tiers[] = {f->base.mem, &f->remote.super};
+    /* A profile TTL (10 s) well above the bus-down cap (1 s by default). */
     cameo_engine_config_t ec = {
-        .ttl_ms = 1000, .grace_ms = 1000, .negative_ttl_ms = 100, .blob_ttl_ms = 5000};
+        .ttl_ms = 10000, .grace_ms = 1000, .negative_ttl_ms = 100, .blob_ttl_ms = 5000};
     assert_int_equal(CAMEO_OK, cameo_engine_create(&ec, tiers, 2, &f->base.origin.super, f->base.metrics,
                                                    &f->base.engine));
     tl_init(&f->base.loop);
@@ -883,6 +891,87 @@ static void test_invalidate_ids_removes_every_key_in_one_call(void **state)
     assert_int_equal(CAMEO_OK, cameo_engine_invalidate_ids(f->engine, ids, 3, &w.w));
 }
 
+/* Fills "id" through the remote-tier fixture (a remote miss, then the origin). */
+static void fill_via_origin(rfx_t *rf, const char *id, uint64_t now)
+{
+    fx_t *f = &rf->base;
+    got_t g;
+    int before = f->origin.ncalls;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, id, now, &g));
+    cameo_entry_t *none = NULL;
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    answer_profiles(&f->origin, before, "", NULL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_OK, g.err);
+}
+
+static void test_bus_event_from_another_instance_drops_the_local_copy(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    rf->remote.bus.reset(rf->remote.bus.arg, 1);
+    fill_via_origin(rf, "zed", 0);
+    got_t g;
+    assert_int_equal(CAMEO_OK, get_now(f, "zed", 1, &g));
+    cameo_key_t k = {"p:zed", 5};
+    rf->remote.bus.invalidated(rf->remote.bus.arg, &k, 1);
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "zed", 2, &g)); /* gone from memory */
+    cameo_entry_t *none = NULL;
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    answer_profiles(&f->origin, 1, "", NULL);
+    tl_drain(&f->loop);
+    assert_int_equal(1, (int)atomic_load(&f->metrics->bus_events));
+}
+
+static void test_bus_coming_back_flushes_profiles_but_keeps_avatar_bytes(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    rf->remote.bus.reset(rf->remote.bus.arg, 1);
+    fill_via_origin(rf, "amy", 0);
+    /* An avatar blob in memory. */
+    got_t g;
+    got_init(&g, &f->loop);
+    cameo_entry_t *e = NULL;
+    assert_int_equal(CAMEO_EPENDING, cameo_engine_get_blob(f->engine, "amy", "v1", 0, &g.r, &e));
+    cameo_entry_t *none = NULL;
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    call_t *c = &f->origin.calls[1];
+    cameo_blob_t blob = {.data = "GIF89a", .len = 6, .content_type = "image/gif", .version = "v1"};
+    c->bcb(c->arg, CAMEO_OK, &blob);
+    tl_drain(&f->loop);
+
+    rf->remote.bus.reset(rf->remote.bus.arg, 0);
+    rf->remote.bus.reset(rf->remote.bus.arg, 1); /* events may have been missed */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "amy", 1, &g));
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    answer_profiles(&f->origin, 2, "", NULL);
+    tl_drain(&f->loop);
+    got_init(&g, &f->loop);
+    assert_int_equal(CAMEO_OK, cameo_engine_get_blob(f->engine, "amy", "v1", 1, &g.r, &e));
+    cameo_entry_unref(e);
+}
+
+static void test_while_the_bus_is_down_local_profiles_are_trusted_briefly(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    rf->remote.bus.reset(rf->remote.bus.arg, 0);
+    fill_via_origin(rf, "bea", 0); /* stored at 0; TTL 10 s; bus_down_ttl_ms 1 s */
+    got_t g;
+    assert_int_equal(CAMEO_OK, get_now(f, "bea", 999, &g));
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "bea", 1000, &g)); /* capped, though its TTL runs on */
+    cameo_entry_t *none = NULL;
+    rf->remote.get_cb(rf->remote.get_arg, CAMEO_OK, &none, 1);
+    answer_profiles(&f->origin, 1, "", NULL);
+    tl_drain(&f->loop);
+
+    /* With the bus up again, a profile lives its whole TTL. */
+    rf->remote.bus.reset(rf->remote.bus.arg, 1);
+    fill_via_origin(rf, "bea", 2000);
+    assert_int_equal(CAMEO_OK, get_now(f, "bea", 11999, &g));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -909,6 +998,9 @@ int main(void)
         R(test_remote_lookup_is_coalesced_and_batched),
         R(test_write_is_acknowledged_after_the_remote_copy_is_gone),
         R(test_invalidate_ids_removes_every_key_in_one_call),
+        R(test_bus_event_from_another_instance_drops_the_local_copy),
+        R(test_bus_coming_back_flushes_profiles_but_keeps_avatar_bytes),
+        R(test_while_the_bus_is_down_local_profiles_are_trusted_briefly),
 #undef R
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,7 +60,52 @@
  * past-stale value is a miss); errors per command that failed, including
  * those refused while disconnected or busy and puts dropped; timeouts per
  * command whose deadline passed. corrupt, puts dropped/skipped, busy and
- * reconnects are in the status detail (tier.h's stats have no field).
+ * reconnects are in the status detail (tier.h's stats have no field), and
+ * so are the bus's: up or down, events (messages received), resets (calls
+ * of reset()), malformed messages and unsent keys. A removal's DEL and
+ * PUBLISH count as one command in errors and timeouts.
+ *
+ * The bus (when set_bus was called): remove_async pipelines DEL and
+ * PUBLISH PREFIX "v1:invalidate" PAYLOAD on the loop's connection, PAYLOAD
+ * being the keys (without the prefix) joined by '\n'; a key that cannot be
+ * carried (empty, over BUS_KEY_MAX bytes, or holding a '\n') is deleted but
+ * not published, counted as unsent. The callback runs once: with DEL's
+ * error (or the connection's, or CAMEO_ETIMEDOUT) as soon as DEL fails,
+ * else when PUBLISH has answered (CAMEO_EIO if PUBLISH was refused: the
+ * removal happened but nobody was told). Without set_bus, remove_async is a
+ * lone DEL, as before.
+ *
+ * The subscription: one per tier, a connection of its own on the first loop
+ * to attach (the "bus loop"): connect, AUTH, SELECT like the others, then
+ * SUBSCRIBE. Its confirmation calls reset(1) -- every time, the first
+ * included: events may have been missed -- and each message calls
+ * invalidated() with the payload's keys, which point into the reply (valid
+ * during the call only). A message is parsed leniently: every line of 1 to
+ * BUS_KEY_MAX bytes is a key and is delivered (in calls of at most 1000
+ * keys); a message that is empty, has an empty or overlong line, or more
+ * than 1000 keys counts once as malformed (its good keys still go out: an
+ * extra invalidation is harmless, a lost one is not). Pub/sub ignores the
+ * db number: instances on other dbs with the same prefix hear each other
+ * (harmless extra invalidations).
+ *
+ * Dead servers: the subscription is idle by design, so no command deadlines
+ * apply; instead a PING goes out every BUS_PING_MS (Redis >= 2.8 answers
+ * ["pong", ""] in subscribed mode) and a connection on which no byte has
+ * arrived for BUS_DEAD_MS is dropped. hiredis 0.14 has no callback slot for
+ * a PING in subscribed mode (it would queue one on sub.invalid and never
+ * release it), so the PING is appended raw to the context's output buffer
+ * and liveness is "bytes readable on the socket" (FIONREAD), not a parsed
+ * pong; a pong that hiredis hands to the subscription callback is ignored.
+ * When the subscription is lost, reset(0) is called once (only if reset(1)
+ * had been), then it reconnects with the data connections' backoff.
+ *
+ * Detach of the bus loop frees the subscription without calling reset (nor
+ * anything else) -- detach and destroy are shutdown paths, where the
+ * engine's handler may be half torn down; the engine owns knowing that the
+ * bus stops with its last loop. The next loop to attach takes the
+ * subscription over (the daemon attaches every worker at start and detaches
+ * them all at shutdown, so in practice the bus lives on the first worker for
+ * the process's life). Until then status() says the bus is down.
  *
  * Not supported: TLS (hiredis 0.14 in Debian 12 has none), unix sockets,
  * Sentinel and Cluster. Host names are resolved by hiredis with a blocking
@@ -76,6 +121,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 
 #include <hiredis/async.h>
 #include <xxhash.h>
@@ -91,7 +137,11 @@
 #define REDIS_MAX_TTL_MS (365ull * 24 * 3600 * 1000) /* longer lives are cut to a year */
 #define REDIS_BACKOFF_MIN_MS 50
 #define REDIS_BACKOFF_MAX_MS 2000
-#define REDIS_STUCK_FACTOR 10 /* x timeout_ms: drop a connection whose oldest command waits longer */
+#define REDIS_STUCK_FACTOR 10    /* x timeout_ms: drop a connection whose oldest command waits longer */
+#define BUS_CHANNEL "invalidate" /* after PREFIX "v1:" */
+#define BUS_KEY_MAX 256          /* longest key a bus message carries */
+#define BUS_PING_MS 1000         /* the subscription's keepalive */
+#define BUS_DEAD_MS 3000         /* nothing received for this long: the subscription is dead */
 
 #define VALUE_MAGIC "CMR1"
 #define VALUE_FIXED 28    /* magic .. key_len */
@@ -210,7 +260,7 @@ enum conn_state {
     CONN_CLOSING,    /* being dropped (redisAsyncFree deferred inside a hiredis callback) */
 };
 
-enum op_kind { OP_AUTH, OP_SELECT, OP_GET, OP_SET, OP_DEL };
+enum op_kind { OP_AUTH, OP_SELECT, OP_GET, OP_SET, OP_DEL, OP_PUB };
 
 /* A command sent on a connection. hiredis calls op_on_reply exactly once for
  * each (with the reply, or NULL when the context goes away), which frees it. */
@@ -225,6 +275,7 @@ typedef struct op {
     void *arg;
     uint64_t now, wall;      /* OP_GET: the caller's clock and the wall clock when asked */
     size_t n;                /* OP_GET, OP_DEL: keys */
+    struct op *pub;          /* OP_DEL: its PUBLISH (later in the FIFO), which answers for it */
     cameo_entry_t **entries; /* OP_GET: n slots, filled from the reply */
     const char **argv;       /* OP_GET, OP_DEL: the command and the prefixed keys, in this op */
     size_t *argvlen;
@@ -250,8 +301,11 @@ struct conn {
     uint64_t rng;   /* xorshift64* state: jitter */
     unsigned in_cb; /* depth of callers' callbacks running (detach is refused inside) */
     bool detaching;
-    bool was_ready; /* this context reached READY (for the disconnect log line) */
-    char why[128];  /* why the current context is being dropped, for the log */
+    bool was_ready;        /* this context reached READY (for the disconnect log line) */
+    bool bus;              /* the subscription, not a data connection */
+    cameo_timer_t *ping_t; /* bus: keepalive and dead-server check */
+    uint64_t last_rx;      /* bus: loop ms when bytes were last seen arriving */
+    char why[128];         /* why the current context is being dropped, for the log */
 };
 
 struct redis_tier {
@@ -269,6 +323,12 @@ struct redis_tier {
     unsigned jitter_pct;
     size_t max_value;
     char where[300]; /* "host:port/db": for logs and status */
+    char *channel;   /* PREFIX "v1:" BUS_CHANNEL */
+    size_t channel_len;
+
+    /* The bus: set before any attach, then read only. */
+    bool bus_set;
+    cameo_bus_handler_t bus;
 
     /* Slots of attached loops. A slot's loop pointer is atomic: any thread
      * scans, only the slot's own loop thread finds its loop there, and only
@@ -282,11 +342,14 @@ struct redis_tier {
     } slots[CAMEO_REDIS_MAX_LOOPS];
     atomic_uint nslots;   /* slots ever used: scans stop there */
     char last_error[160]; /* lock */
+    conn_t *bus_conn;     /* lock to claim or release; then its loop's thread only */
 
     /* Counters: relaxed atomics. */
     atomic_uint attached, connected;
     atomic_uint_fast64_t hits, misses, errors, timeouts, corrupt, puts_dropped, puts_skipped, reconnects,
         busy;
+    atomic_uint bus_up;
+    atomic_uint_fast64_t bus_events, bus_resets, bus_malformed, bus_unsent;
 };
 
 #define COUNT(t, field) atomic_fetch_add_explicit(&(t)->field, 1, memory_order_relaxed)
@@ -379,11 +442,21 @@ static void ev_cleanup(void *p)
     conn_gone(c);
 }
 
+/* bus: whether bytes wait on the socket (the server is alive, whatever
+ * they are). */
+static bool bus_has_input(conn_t *c)
+{
+    int n = 0;
+    return c->ac != NULL && ioctl(c->ac->c.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void conn_on_io(void *arg, int events)
 {
     conn_t *c = arg;
     redisAsyncContext *ac = c->ac;
     assert(ac != NULL); /* the watch closes with the context */
+    if ((events & CAMEO_IO_READ) && c->bus && bus_has_input(c))
+        c->last_rx = c->loop->now_ms(c->loop);
     if (events & CAMEO_IO_READ)
         redisAsyncHandleRead(ac);
     /* The read may have freed the context (c->ac is NULL then: reconnects
@@ -433,7 +506,8 @@ static void conn_on_deadline(void *arg)
         op_t *op = c->cursor;
         c->cursor = op->next;
         op->expired = true;
-        COUNT(t, timeouts);
+        if (op->kind != OP_PUB || op->done != NULL) /* a removal's pair counts once */
+            COUNT(t, timeouts);
         op_fail(op, CAMEO_ETIMEDOUT);
     }
     conn_arm(c);
@@ -441,7 +515,9 @@ static void conn_on_deadline(void *arg)
 
 /* ---- commands ---- */
 
-/* Completes op without a reply: the caller's callback (if any) with err. */
+/* Completes op without a reply: the caller's callback (if any) with err. A
+ * removal's PUBLISH has the callback only once its DEL has succeeded; a
+ * failing DEL answers itself, and its PUBLISH then has nothing to say. */
 static void op_fail(op_t *op, int err)
 {
     conn_t *c = op->conn;
@@ -449,7 +525,7 @@ static void op_fail(op_t *op, int err)
     if (op->kind == OP_GET) {
         memset(op->entries, 0, op->n * sizeof(*op->entries));
         op->got(op->arg, err, op->entries, op->n);
-    } else if (op->kind == OP_DEL) {
+    } else if ((op->kind == OP_DEL || op->kind == OP_PUB) && op->done != NULL) {
         op->done(op->arg, err);
     }
     c->in_cb--;
@@ -504,6 +580,7 @@ static void op_got(op_t *op, redisReply *r)
 }
 
 static void conn_ready(conn_t *c);
+static void bus_subscribe(conn_t *c);
 
 static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -525,7 +602,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (op->expired) {
         /* Its caller heard CAMEO_ETIMEDOUT already. */
     } else if (r == NULL) {
-        if (op->kind >= OP_GET)
+        if (op->kind >= OP_GET && (op->kind != OP_PUB || op->done != NULL))
             COUNT(t, errors);
         op_fail(op, c->fail_err);
     } else {
@@ -541,7 +618,10 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
                               "redis=%s reply=\"%s\"", t->where, loggable(t, r->str));
                 conn_drop(c, CAMEO_EUNAVAIL, what);
             } else if (op->kind == OP_SELECT && c->state == CONN_CONNECTING) {
-                conn_ready(c);
+                if (c->bus)
+                    bus_subscribe(c);
+                else
+                    conn_ready(c);
             }
             break;
         case OP_GET:
@@ -558,9 +638,27 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
                 COUNT(t, errors);
                 note_error(t, "DEL failed", r->str);
             }
+            if (r->type == REDIS_REPLY_INTEGER && op->pub != NULL) {
+                /* Done; its PUBLISH, still in the FIFO, answers for both. */
+                op->pub->done = op->done;
+                op->pub->arg = op->arg;
+                break;
+            }
             c->in_cb++;
             op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
             c->in_cb--;
+            break;
+        case OP_PUB:
+            if (r->type == REDIS_REPLY_ERROR) {
+                if (op->done != NULL)
+                    COUNT(t, errors);
+                note_error(t, "PUBLISH failed", r->str);
+            }
+            if (op->done != NULL) {
+                c->in_cb++;
+                op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
+                c->in_cb--;
+            }
             break;
         }
     }
@@ -662,8 +760,8 @@ static void connect_failed(conn_t *c, const char *why)
     redis_tier_t *t = c->tier;
     note_error(t, "connect failed", why);
     if (c->backoff_ms == REDIS_BACKOFF_MIN_MS)
-        cameo_log(CAMEO_LOG_WARN, "redis_connect_failed", "redis=%s loop=%u reason=\"%s\"", t->where, c->slot,
-                  loggable(t, why));
+        cameo_log(CAMEO_LOG_WARN, "redis_connect_failed", "redis=%s loop=%u%s reason=\"%s\"", t->where,
+                  c->slot, c->bus ? " conn=bus" : "", loggable(t, why));
 }
 
 static void conn_connect(conn_t *c)
@@ -744,17 +842,28 @@ static void conn_drop(conn_t *c, int fail_err, const char *why)
     redisAsyncFree(c->ac); /* ev_cleanup -> conn_gone, now or when the callback returns */
 }
 
+static void bus_call_reset(conn_t *c, int up);
+
 /* The context is gone (from ev_cleanup): its fd still open, its pending
  * commands already failed. */
 static void conn_gone(conn_t *c)
 {
     redis_tier_t *t = c->tier;
     redisAsyncContext *ac = c->ac;
+    bool bus_lost = false;
     assert(c->head == NULL);
     const char *why = c->why[0] != '\0'                       ? c->why
                       : (ac != NULL && ac->errstr[0] != '\0') ? ac->errstr
                                                               : "closed";
-    if (c->was_ready) {
+    if (c->bus && c->was_ready) {
+        atomic_store(&t->bus_up, 0);
+        bus_lost = !c->detaching;
+        if (bus_lost)
+            note_error(t, "bus disconnected", why);
+        cameo_log(c->detaching ? CAMEO_LOG_INFO : CAMEO_LOG_WARN, "redis_bus_down",
+                  "redis=%s loop=%u reason=\"%s\"", t->where, c->slot,
+                  c->detaching ? "detach" : loggable(t, why));
+    } else if (c->was_ready) {
         atomic_fetch_sub(&t->connected, 1);
         if (!c->detaching) {
             COUNT(t, reconnects);
@@ -774,68 +883,187 @@ static void conn_gone(conn_t *c)
     c->cursor = NULL;
     c->deadline_at = 0;
     c->loop->timer_disarm(c->deadline_t);
+    if (c->ping_t != NULL)
+        c->loop->timer_disarm(c->ping_t);
     conn_retry_later(c);
+    if (bus_lost)
+        bus_call_reset(c, 0); /* last: the connection is consistent, whatever the handler does */
+}
+
+/* ---- the bus: the subscription connection ---- */
+
+static void bus_call_reset(conn_t *c, int up)
+{
+    redis_tier_t *t = c->tier;
+    COUNT(t, bus_resets);
+    if (t->bus.reset != NULL) {
+        c->in_cb++;
+        t->bus.reset(t->bus.arg, up);
+        c->in_cb--;
+    }
+}
+
+/* Hands keys[0..n) to the handler. */
+static void bus_flush(conn_t *c, const cameo_key_t *keys, size_t n)
+{
+    redis_tier_t *t = c->tier;
+    if (n == 0 || t->bus.invalidated == NULL)
+        return;
+    c->in_cb++;
+    t->bus.invalidated(t->bus.arg, keys, n);
+    c->in_cb--;
+}
+
+/* A message's payload: its lines of 1 to BUS_KEY_MAX bytes are keys,
+ * delivered in calls of at most CAMEO_REDIS_MAX_KEYS; anything else in it
+ * makes the message count as malformed (see the header). */
+static void bus_deliver(conn_t *c, const char *p, size_t len)
+{
+    redis_tier_t *t = c->tier;
+    cameo_key_t keys[CAMEO_REDIS_MAX_KEYS];
+    size_t n = 0, total = 0;
+    bool bad = false;
+    const char *end = p + len;
+    COUNT(t, bus_events);
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl != NULL ? nl : end;
+        size_t l = (size_t)(line_end - p);
+        if (l == 0 || l > BUS_KEY_MAX) {
+            bad = true;
+        } else {
+            keys[n++] = (cameo_key_t){p, l};
+            if (++total > CAMEO_REDIS_MAX_KEYS)
+                bad = true;
+            if (n == CAMEO_REDIS_MAX_KEYS) {
+                bus_flush(c, keys, n);
+                n = 0;
+            }
+        }
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    bus_flush(c, keys, n);
+    if (bad && atomic_fetch_add_explicit(&t->bus_malformed, 1, memory_order_relaxed) == 0)
+        cameo_log(CAMEO_LOG_WARN, "redis_bus_malformed", "redis=%s channel=%s bytes=%zu keys=%zu", t->where,
+                  t->channel, len, total);
+}
+
+/* The subscription is confirmed. */
+static void bus_ready(conn_t *c)
+{
+    redis_tier_t *t = c->tier;
+    c->state = CONN_READY;
+    c->was_ready = true;
+    c->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    atomic_store(&t->bus_up, 1);
+    cameo_log(CAMEO_LOG_INFO, "redis_bus_up", "redis=%s loop=%u channel=%s", t->where, c->slot, t->channel);
+    bus_call_reset(c, 1);
+}
+
+static bool reply_is(const redisReply *r, const char *s)
+{
+    return r->type == REDIS_REPLY_STRING && r->len == strlen(s) && strcasecmp(r->str, s) == 0;
+}
+
+/* hiredis calls the SUBSCRIBE's callback for its confirmation, for each
+ * message, with NULL when the context goes, and (0.14 routes a reply it
+ * cannot place to the last callback it ran) maybe with a pong. */
+static void bus_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    conn_t *c = privdata;
+    redis_tier_t *t = c->tier;
+    redisReply *r = reply;
+    if (r == NULL || c->state == CONN_CLOSING || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+        return;
+    if (!reply_is(r->element[1], t->channel))
+        return;
+    if (reply_is(r->element[0], "subscribe")) {
+        if (c->state == CONN_CONNECTING)
+            bus_ready(c);
+    } else if (reply_is(r->element[0], "message") && r->element[2]->type == REDIS_REPLY_STRING &&
+               c->state == CONN_READY) {
+        bus_deliver(c, r->element[2]->str, r->element[2]->len);
+    }
+}
+
+/* After SELECT (inside its callback): the connection turns subscriber. */
+static void bus_subscribe(conn_t *c)
+{
+    redis_tier_t *t = c->tier;
+    const char *argv[2] = {"SUBSCRIBE", t->channel};
+    size_t argvlen[2] = {9, t->channel_len};
+    if (redisAsyncCommandArgv(c->ac, bus_on_reply, c, 2, argv, argvlen) != REDIS_OK) {
+        conn_drop(c, CAMEO_EUNAVAIL, "SUBSCRIBE not sent");
+        return;
+    }
+    c->last_rx = c->loop->now_ms(c->loop);
+    c->loop->timer_arm(c->ping_t, BUS_PING_MS);
+}
+
+/* Every BUS_PING_MS while subscribing or subscribed: the dead-server check,
+ * then a PING. */
+static void bus_on_tick(void *arg)
+{
+    conn_t *c = arg;
+    if (c->ac == NULL || c->state == CONN_CLOSING)
+        return;
+    uint64_t now = c->loop->now_ms(c->loop);
+    if (bus_has_input(c)) /* not read yet (a busy loop): alive all the same */
+        c->last_rx = now;
+    if (now - c->last_rx >= BUS_DEAD_MS) {
+        char why[64];
+        snprintf(why, sizeof(why), "subscription: nothing received in %d ms", BUS_DEAD_MS);
+        conn_drop(c, CAMEO_EUNAVAIL, why);
+        return;
+    }
+    if (c->state == CONN_READY) {
+        /* Raw into the output buffer: no hiredis callback (see the header). */
+        if (redisAppendCommand(&c->ac->c, "PING") == REDIS_OK)
+            ev_add_write(c);
+    }
+    c->loop->timer_arm(c->ping_t, BUS_PING_MS);
 }
 
 /* ---- the tier operations ---- */
 
-static int redis_attach(cameo_tier_t *tier, cameo_loop_t *loop)
+/* A connection for loop, down, with its timers; NULL when out of memory. */
+static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
 {
-    redis_tier_t *t = (redis_tier_t *)tier;
-    int err;
-    if (conn_of(t, loop) != NULL)
-        return CAMEO_EINVAL;
     conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
-        return CAMEO_ENOMEM;
+        return NULL;
     c->tier = t;
     c->loop = loop;
+    c->bus = bus;
     c->state = CONN_DOWN;
     c->backoff_ms = REDIS_BACKOFF_MIN_MS;
     c->rng = (cameo_wall_ms() ^ (uint64_t)(uintptr_t)c) * 0x9E3779B97F4A7C15ull | 1;
     c->deadline_t = loop->timer_new(loop, conn_on_deadline, c);
     c->retry_t = loop->timer_new(loop, conn_on_retry, c);
-    if (c->deadline_t == NULL || c->retry_t == NULL)
-        goto err;
-
-    pthread_mutex_lock(&t->lock);
-    unsigned n = atomic_load(&t->nslots), i;
-    for (i = 0; i < n; i++)
-        if (atomic_load(&t->slots[i].loop) == NULL)
-            break;
-    if (i == CAMEO_REDIS_MAX_LOOPS) {
-        pthread_mutex_unlock(&t->lock);
-        cameo_log(CAMEO_LOG_ERROR, "redis_attach_failed", "reason=too_many_loops max=%d",
-                  CAMEO_REDIS_MAX_LOOPS);
-        goto err;
+    if (bus)
+        c->ping_t = loop->timer_new(loop, bus_on_tick, c);
+    if (c->deadline_t == NULL || c->retry_t == NULL || (bus && c->ping_t == NULL)) {
+        if (c->deadline_t != NULL)
+            loop->timer_free(c->deadline_t);
+        if (c->retry_t != NULL)
+            loop->timer_free(c->retry_t);
+        if (c->ping_t != NULL)
+            loop->timer_free(c->ping_t);
+        free(c);
+        return NULL;
     }
-    c->slot = i;
-    t->slots[i].conn = c;
-    atomic_store_explicit(&t->slots[i].loop, loop, memory_order_release);
-    if (i == n)
-        atomic_store_explicit(&t->nslots, n + 1, memory_order_release);
-    pthread_mutex_unlock(&t->lock);
-    atomic_fetch_add(&t->attached, 1);
-
-    conn_connect(c);
-    return CAMEO_OK;
-
-err:
-    err = c->deadline_t == NULL || c->retry_t == NULL ? CAMEO_ENOMEM : CAMEO_EBUSY;
-    if (c->deadline_t != NULL)
-        loop->timer_free(c->deadline_t);
-    if (c->retry_t != NULL)
-        loop->timer_free(c->retry_t);
-    free(c);
-    return err;
+    return c;
 }
 
-static void redis_detach(cameo_tier_t *tier, cameo_loop_t *loop)
+/* Ends c for good, on its loop's thread: what is pending fails now with
+ * CAMEO_EUNAVAIL (a bus calls nothing: no reset), the watch and the timers
+ * are released, c is freed. */
+static void conn_free(conn_t *c)
 {
-    redis_tier_t *t = (redis_tier_t *)tier;
-    conn_t *c = conn_of(t, loop);
-    if (c == NULL)
-        return;
+    cameo_loop_t *loop = c->loop;
     /* From inside one of this tier's callbacks the connection would be
      * freed under the code that called back. */
     assert(c->in_cb == 0);
@@ -849,13 +1077,100 @@ static void redis_detach(cameo_tier_t *tier, cameo_loop_t *loop)
     assert(c->ac == NULL && c->io == NULL && c->head == NULL);
     loop->timer_free(c->deadline_t);
     loop->timer_free(c->retry_t);
+    if (c->ping_t != NULL)
+        loop->timer_free(c->ping_t);
+    free(c);
+}
+
+/* With a bus and no loop holding the subscription, loop takes it. */
+static void bus_claim(redis_tier_t *t, cameo_loop_t *loop, unsigned slot)
+{
+    if (!t->bus_set)
+        return;
+    pthread_mutex_lock(&t->lock);
+    bool taken = t->bus_conn != NULL;
+    pthread_mutex_unlock(&t->lock);
+    if (taken)
+        return;
+    conn_t *b = conn_new(t, loop, true);
+    if (b == NULL) {
+        note_error(t, "bus", "out of memory");
+        cameo_log(CAMEO_LOG_ERROR, "redis_bus_failed", "redis=%s loop=%u reason=out_of_memory", t->where,
+                  slot);
+        return;
+    }
+    b->slot = slot;
+    pthread_mutex_lock(&t->lock);
+    bool mine = t->bus_conn == NULL;
+    if (mine)
+        t->bus_conn = b;
+    pthread_mutex_unlock(&t->lock);
+    if (!mine) { /* another loop took it meanwhile */
+        conn_free(b);
+        return;
+    }
+    conn_connect(b);
+}
+
+static int redis_attach(cameo_tier_t *tier, cameo_loop_t *loop)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    if (conn_of(t, loop) != NULL)
+        return CAMEO_EINVAL;
+    conn_t *c = conn_new(t, loop, false);
+    if (c == NULL)
+        return CAMEO_ENOMEM;
 
     pthread_mutex_lock(&t->lock);
-    atomic_store_explicit(&t->slots[c->slot].loop, NULL, memory_order_release);
-    t->slots[c->slot].conn = NULL;
+    unsigned n = atomic_load(&t->nslots), i;
+    for (i = 0; i < n; i++)
+        if (atomic_load(&t->slots[i].loop) == NULL)
+            break;
+    if (i == CAMEO_REDIS_MAX_LOOPS) {
+        pthread_mutex_unlock(&t->lock);
+        cameo_log(CAMEO_LOG_ERROR, "redis_attach_failed", "reason=too_many_loops max=%d",
+                  CAMEO_REDIS_MAX_LOOPS);
+        conn_free(c);
+        return CAMEO_EBUSY;
+    }
+    c->slot = i;
+    t->slots[i].conn = c;
+    atomic_store_explicit(&t->slots[i].loop, loop, memory_order_release);
+    if (i == n)
+        atomic_store_explicit(&t->nslots, n + 1, memory_order_release);
+    pthread_mutex_unlock(&t->lock);
+    atomic_fetch_add(&t->attached, 1);
+
+    conn_connect(c);
+    bus_claim(t, loop, c->slot);
+    return CAMEO_OK;
+}
+
+static void redis_detach(cameo_tier_t *tier, cameo_loop_t *loop)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    conn_t *c = conn_of(t, loop);
+    if (c == NULL)
+        return;
+    /* The subscription, when this loop holds it: dropped without a reset
+     * (see the header); the next loop to attach takes it over. */
+    pthread_mutex_lock(&t->lock);
+    conn_t *b = t->bus_conn != NULL && t->bus_conn->loop == loop ? t->bus_conn : NULL;
+    pthread_mutex_unlock(&t->lock);
+    if (b != NULL) {
+        conn_free(b);
+        pthread_mutex_lock(&t->lock);
+        t->bus_conn = NULL;
+        pthread_mutex_unlock(&t->lock);
+    }
+    unsigned slot = c->slot;
+    conn_free(c);
+
+    pthread_mutex_lock(&t->lock);
+    atomic_store_explicit(&t->slots[slot].loop, NULL, memory_order_release);
+    t->slots[slot].conn = NULL;
     pthread_mutex_unlock(&t->lock);
     atomic_fetch_sub(&t->attached, 1);
-    free(c);
 }
 
 static int redis_get_async(cameo_tier_t *tier, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
@@ -934,6 +1249,29 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
     free(buf); /* hiredis formatted its own copy */
 }
 
+/* The bus message of a removal into buf (room for every key and a '\n'
+ * each): the keys a message can carry, '\n'-separated. Returns its length
+ * (0: none could go); *skipped: how many could not. */
+static size_t bus_payload(const cameo_key_t *keys, size_t n, char *buf, size_t *skipped)
+{
+    size_t len = 0;
+    *skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len == 0 || keys[i].len > BUS_KEY_MAX || memchr(keys[i].p, '\n', keys[i].len) != NULL) {
+            (*skipped)++;
+            continue;
+        }
+        if (len > 0)
+            buf[len++] = '\n';
+        memcpy(buf + len, keys[i].p, keys[i].len);
+        len += keys[i].len;
+    }
+    return len;
+}
+
+/* DEL keys, and with a bus PUBLISH them, pipelined: one round trip. The
+ * PUBLISH goes second, so whoever hears it and reads Redis again finds the
+ * keys gone. */
 static int redis_remove_async(cameo_tier_t *tier, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
                               cameo_tier_done_cb cb, void *arg)
 {
@@ -945,22 +1283,65 @@ static int redis_remove_async(cameo_tier_t *tier, cameo_loop_t *loop, const came
         COUNT(t, errors);
         return CAMEO_EUNAVAIL;
     }
-    if (c->pending >= REDIS_MAX_PENDING) {
+    if (c->pending + (t->bus_set ? 2 : 1) > REDIS_MAX_PENDING) {
         COUNT(t, busy);
         COUNT(t, errors);
         return CAMEO_EBUSY;
     }
     op_t *op = op_keys(t, OP_DEL, "DEL", keys, n);
-    if (op == NULL)
+    op_t *pub = NULL;
+    char *payload = NULL;
+    size_t payload_len = 0, skipped = 0;
+    if (op != NULL && t->bus_set) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            bytes += keys[i].len + 1;
+        payload = malloc(bytes);
+        pub = calloc(1, sizeof(*pub));
+        if (payload != NULL)
+            payload_len = bus_payload(keys, n, payload, &skipped);
+    }
+    if (op == NULL || (t->bus_set && (payload == NULL || pub == NULL))) {
+        free(op);
+        free(pub);
+        free(payload);
         return CAMEO_ENOMEM;
+    }
+    if (skipped > 0)
+        atomic_fetch_add_explicit(&t->bus_unsent, skipped, memory_order_relaxed);
     op->done = cb;
     op->arg = arg;
     int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
     if (err != CAMEO_OK) {
         COUNT(t, errors);
         free(op);
+        free(pub);
+        free(payload);
+        return err;
     }
-    return err;
+    if (pub != NULL && payload_len > 0) {
+        const char *argv[3] = {"PUBLISH", t->channel, payload};
+        size_t argvlen[3] = {7, t->channel_len, payload_len};
+        pub->kind = OP_PUB;
+        if (conn_send(c, pub, 3, argv, argvlen) == CAMEO_OK) {
+            op->pub = pub; /* no reply can come before this: same thread, no loop turn */
+            pub = NULL;
+        } else {
+            /* Only out of memory, right after DEL went out: DEL answers alone. */
+            atomic_fetch_add_explicit(&t->bus_unsent, n - skipped, memory_order_relaxed);
+        }
+    }
+    free(pub);
+    free(payload); /* hiredis formatted its own copy */
+    return CAMEO_OK;
+}
+
+static void redis_set_bus(cameo_tier_t *tier, const cameo_bus_handler_t *h)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    assert(atomic_load(&t->attached) == 0); /* before any attach (tier.h) */
+    t->bus_set = h != NULL;
+    t->bus = h != NULL ? *h : (cameo_bus_handler_t){0};
 }
 
 #define LOAD(t, field) atomic_load_explicit(&(t)->field, memory_order_relaxed)
@@ -986,13 +1367,21 @@ static int redis_status(cameo_tier_t *tier, char *buf, size_t len)
     pthread_mutex_lock(&t->lock);
     memcpy(last, t->last_error, sizeof(last));
     pthread_mutex_unlock(&t->lock);
+    bool bus_up = atomic_load(&t->bus_up) != 0;
+    char bus[192] = "";
+    if (t->bus_set)
+        snprintf(bus, sizeof(bus),
+                 "; bus %s, bus events %" PRIu64 ", bus resets %" PRIu64 ", bus malformed %" PRIu64
+                 ", bus unsent %" PRIu64,
+                 bus_up ? "up" : "down", (uint64_t)LOAD(t, bus_events), (uint64_t)LOAD(t, bus_resets),
+                 (uint64_t)LOAD(t, bus_malformed), (uint64_t)LOAD(t, bus_unsent));
     snprintf(buf, len,
-             "%s connected %u/%u; corrupt %" PRIu64 ", timeouts %" PRIu64 ", puts dropped %" PRIu64
+             "%s connected %u/%u%s; corrupt %" PRIu64 ", timeouts %" PRIu64 ", puts dropped %" PRIu64
              ", puts skipped %" PRIu64 ", busy %" PRIu64 ", reconnects %" PRIu64 "%s%s",
-             t->where, connected, attached, (uint64_t)LOAD(t, corrupt), (uint64_t)LOAD(t, timeouts),
+             t->where, connected, attached, bus, (uint64_t)LOAD(t, corrupt), (uint64_t)LOAD(t, timeouts),
              (uint64_t)LOAD(t, puts_dropped), (uint64_t)LOAD(t, puts_skipped), (uint64_t)LOAD(t, busy),
              (uint64_t)LOAD(t, reconnects), last[0] != '\0' ? "; last error: " : "", last);
-    return attached > 0 && connected == attached ? CAMEO_OK : CAMEO_EUNAVAIL;
+    return attached > 0 && connected == attached && (!t->bus_set || bus_up) ? CAMEO_OK : CAMEO_EUNAVAIL;
 }
 
 static void redis_destroy(cameo_tier_t *tier)
@@ -1001,12 +1390,14 @@ static void redis_destroy(cameo_tier_t *tier)
     if (t == NULL)
         return;
     assert(atomic_load(&t->attached) == 0); /* every loop detached first */
+    assert(t->bus_conn == NULL);            /* went with its loop */
     if (t->pass != NULL)
         memset(t->pass, 0, t->pass_len);
     free(t->host);
     free(t->user);
     free(t->pass);
     free(t->prefix);
+    free(t->channel);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -1018,6 +1409,7 @@ static const cameo_tier_ops_t redis_ops = {
     .get_async = redis_get_async,
     .put_async = redis_put_async,
     .remove_async = redis_remove_async,
+    .set_bus = redis_set_bus,
     .stats = redis_stats,
     .status = redis_status,
     .destroy = redis_destroy,
@@ -1252,6 +1644,13 @@ int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out,
         goto err;
     }
     snprintf(t->prefix, t->prefix_len + 1, "%s%s", prefix, KEY_VERSION);
+    t->channel_len = t->prefix_len + strlen(BUS_CHANNEL);
+    t->channel = malloc(t->channel_len + 1);
+    if (t->channel == NULL) {
+        err = CAMEO_ENOMEM;
+        goto err;
+    }
+    snprintf(t->channel, t->channel_len + 1, "%s%s", t->prefix, BUS_CHANNEL);
     bool v6 = strchr(t->host, ':') != NULL;
     snprintf(t->where, sizeof(t->where), "%s%s%s:%d/%d", v6 ? "[" : "", t->host, v6 ? "]" : "", t->port,
              t->db);

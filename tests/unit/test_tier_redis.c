@@ -967,6 +967,459 @@ static void test_expiry_jitter_spreads_equal_ttls_within_bounds(void **state)
     assert_true(max - min > 10000); /* 200 uniform draws over 20 s: spread far past half */
 }
 
+/* ---- the bus: what a handler heard ---- */
+
+#define REC_KEYS 2048
+
+typedef struct rec {
+    int up, down, last; /* reset(1) and reset(0) calls; the last one's argument (-1: none) */
+    int calls;          /* invalidated() calls */
+    size_t nkeys;       /* keys heard, in order: the first REC_KEYS kept */
+    size_t lens[REC_KEYS];
+    char keys[REC_KEYS][64]; /* the first 63 bytes of each */
+} rec_t;
+
+static rec_t *rec_new(void)
+{
+    rec_t *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->last = -1;
+    return r;
+}
+
+static void rec_invalidated(void *arg, const cameo_key_t *keys, size_t n)
+{
+    rec_t *r = arg;
+    assert_true(n >= 1 && n <= 1000);
+    r->calls++;
+    for (size_t i = 0; i < n; i++, r->nkeys++) {
+        if (r->nkeys >= REC_KEYS)
+            continue;
+        r->lens[r->nkeys] = keys[i].len;
+        snprintf(r->keys[r->nkeys], sizeof(r->keys[0]), "%.*s", (int)keys[i].len, keys[i].p);
+    }
+}
+
+static void rec_reset(void *arg, int up)
+{
+    rec_t *r = arg;
+    if (up)
+        r->up++;
+    else
+        r->down++;
+    r->last = up;
+}
+
+/* Whether r heard key (from index from on). */
+static bool rec_heard(const rec_t *r, size_t from, const char *key)
+{
+    for (size_t i = from; i < r->nkeys && i < REC_KEYS; i++)
+        if (r->lens[i] == strlen(key) && strcmp(r->keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* A tier with prefix (NULL: the default) on the main server, with a bus
+ * recording into r (NULL: no bus), attached to loop. */
+static cameo_tier_t *bus_tier(const char *prefix, rec_t *r, tlp_loop_t *loop)
+{
+    char url[64], err[256] = "";
+    cameo_tier_t *t = NULL;
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", main_srv.port);
+    cameo_redis_config_t cfg = {.url = url, .prefix = prefix};
+    assert_int_equal(CAMEO_OK, cameo_tier_redis_create(&cfg, &t, err, sizeof(err)));
+    if (r != NULL) {
+        cameo_bus_handler_t h = {rec_invalidated, rec_reset, r};
+        t->ops->set_bus(t, &h);
+    }
+    assert_int_equal(CAMEO_OK, t->ops->attach(t, &loop->super));
+    return t;
+}
+
+static void bus_tier_close(cameo_tier_t *t, tlp_loop_t *loop)
+{
+    t->ops->detach(t, &loop->super);
+    t->ops->destroy(t);
+}
+
+/* Every rec of a NULL-terminated array: its last reset said up (want 1) or
+ * down (want 0), having said up at least min_up times. */
+typedef struct recs {
+    rec_t *r[4];
+    int want, min_up;
+} recs_t;
+
+static bool recs_reset(void *arg)
+{
+    recs_t *w = arg;
+    for (int i = 0; w->r[i] != NULL; i++)
+        if (w->r[i]->last != w->want || w->r[i]->up < w->min_up)
+            return false;
+    return true;
+}
+
+/* Every rec of a NULL-terminated array heard key (from index from on), and
+ * done (when not NULL) was called. */
+typedef struct heard {
+    rec_t *r[4];
+    size_t from;
+    const char *key;
+    done_t *done;
+} heard_t;
+
+static bool recs_heard(void *arg)
+{
+    heard_t *w = arg;
+    if (w->done != NULL && w->done->calls == 0)
+        return false;
+    for (int i = 0; w->r[i] != NULL; i++)
+        if (!rec_heard(w->r[i], w->from, w->key))
+            return false;
+    return true;
+}
+
+/* barrier() for any tier on any loop. */
+static void barrier_of(cameo_tier_t *t, tlp_loop_t *loop)
+{
+    got_t g = {0};
+    cameo_key_t k = {"barrier", 7};
+    assert_int_equal(CAMEO_OK, t->ops->get_async(t, &loop->super, &k, 1, tlp_clock_ms(), on_got, &g));
+    assert_true(tlp_run_until(loop, got_called, &g, WAIT_MS));
+    assert_int_equal(CAMEO_OK, g.err);
+    got_reset(&g);
+}
+
+static void remove_keys(cameo_tier_t *t, tlp_loop_t *loop, const char *const *keys, size_t n, done_t *d)
+{
+    cameo_key_t k[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (cameo_key_t){keys[i], strlen(keys[i])};
+    assert_int_equal(CAMEO_OK, t->ops->remove_async(t, &loop->super, k, n, on_done, d));
+}
+
+static void test_bus_remove_is_del_and_publish_heard_by_every_instance(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    assert_int_equal(1, ra->up);
+    assert_int_equal(1, rb->up);
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS)); /* data connection and bus */
+    assert_true(tlp_run_until(&f->loop, tier_up, b, WAIT_MS));
+    char buf[512];
+    assert_int_equal(CAMEO_OK, a->ops->status(a, buf, sizeof(buf)));
+    assert_non_null(strstr(buf, "bus up"));
+
+    freeReplyObject(cmd(f->sync, "MSET cameo:v1:p:x 1 cameo:v1:p:y 2 cameo:v1:p:w 3"));
+    long long pub0 = command_calls(f->sync, "publish"), del0 = command_calls(f->sync, "del");
+    const char *keys[] = {"p:x", "p:y"};
+    done_t d = {0};
+    remove_keys(a, &f->loop, keys, 2, &d);
+    heard_t w = {{ra, rb}, 0, "p:y", &d};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    assert_int_equal(1, d.calls);
+    assert_int_equal(CAMEO_OK, d.err);
+
+    /* Exactly those keys, without the prefix, in one call, on both. */
+    rec_t *both[] = {ra, rb};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(1, both[i]->calls);
+        assert_int_equal(2, both[i]->nkeys);
+        assert_string_equal("p:x", both[i]->keys[0]);
+        assert_string_equal("p:y", both[i]->keys[1]);
+    }
+    assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:p:x cameo:v1:p:y"));
+    assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:p:w"));
+    assert_int_equal(1, command_calls(f->sync, "publish") - pub0);
+    assert_int_equal(1, command_calls(f->sync, "del") - del0);
+    assert_int_equal(1, status_num(a, "bus events"));
+    assert_int_equal(1, status_num(b, "bus events"));
+    assert_int_equal(1, status_num(b, "bus resets"));
+    assert_int_equal(0, status_num(b, "bus malformed"));
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
+    assert_int_equal(0, ra->down); /* detach calls no reset */
+    assert_int_equal(0, rb->down);
+    free(ra);
+    free(rb);
+}
+
+static void test_bus_of_another_prefix_hears_nothing(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rc = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *c = bus_tier("other:", rc, &f->loop);
+    recs_t up = {{ra, rc}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+
+    const char *k = "p:x";
+    done_t d = {0};
+    remove_keys(a, &f->loop, &k, 1, &d);
+    heard_t w = {{ra}, 0, "p:x", &d};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    /* Published after a's, so delivered after it had it been c's too. */
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH other:v1:invalidate p:marker"));
+    heard_t wc = {{rc}, 0, "p:marker", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &wc, WAIT_MS));
+    assert_int_equal(1, rc->calls);
+    assert_int_equal(1, rc->nkeys);
+    assert_int_equal(1, ra->nkeys);
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(c, &f->loop);
+    free(ra);
+    free(rc);
+}
+
+static void test_bus_redis_restart_is_reset_down_then_up(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+
+    server_kill(&main_srv);
+    recs_t down = {{ra, rb}, 0, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &down, WAIT_MS));
+    char buf[512];
+    assert_int_equal(CAMEO_EUNAVAIL, b->ops->status(b, buf, sizeof(buf)));
+    assert_non_null(strstr(buf, "bus down"));
+    tlp_run_for(&f->loop, 100); /* reconnect attempts against nothing: no second reset(0) */
+    assert_int_equal(1, ra->down);
+    assert_int_equal(1, rb->down);
+
+    server_start(&main_srv, NULL); /* the same port */
+    recs_t again = {{ra, rb}, 1, 2};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &again, 2 * WAIT_MS));
+    assert_int_equal(1, ra->down);
+    assert_int_equal(2, rb->up);
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+
+    const char *k = "p:after";
+    done_t d = {0};
+    remove_keys(a, &f->loop, &k, 1, &d);
+    heard_t w = {{ra, rb}, 0, "p:after", &d};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    assert_int_equal(CAMEO_OK, d.err);
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
+    free(ra);
+    free(rb);
+    redisFree(f->sync); /* the old server's */
+    f->sync = sync_connect(main_srv.port);
+    assert_non_null(f->sync);
+}
+
+static void test_bus_frozen_server_is_dead_by_ping_then_back(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+
+    /* Idle but alive: the pongs keep it up past the 3 s dead window. */
+    long long ping0 = command_calls(f->sync, "ping");
+    tlp_run_for(&f->loop, 4500);
+    assert_int_equal(0, ra->down);
+    assert_int_equal(0, rb->down);
+    assert_true(command_calls(f->sync, "ping") - ping0 >= 2 * 3);
+    assert_true(tier_up(a));
+
+    kill(main_srv.pid, SIGSTOP); /* the sockets stay open: only the silence tells */
+    recs_t down = {{ra, rb}, 0, 1};
+    bool dead = tlp_run_until(&f->loop, recs_reset, &down, WAIT_MS);
+    char buf[512];
+    int st = a->ops->status(a, buf, sizeof(buf));
+    kill(main_srv.pid, SIGCONT);
+    assert_true(dead);
+    assert_int_equal(CAMEO_EUNAVAIL, st);
+    assert_non_null(strstr(buf, "bus down"));
+    assert_non_null(strstr(buf, "nothing received in 3000 ms"));
+    assert_int_equal(0, status_num(a, "reconnects")); /* the idle data connection was never dropped */
+
+    recs_t again = {{ra, rb}, 1, 2};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &again, 2 * WAIT_MS));
+    assert_int_equal(1, ra->down);
+    assert_int_equal(1, rb->down);
+    const char *k = "p:thawed";
+    done_t d = {0};
+    remove_keys(b, &f->loop, &k, 1, &d);
+    heard_t w = {{ra, rb}, 0, "p:thawed", &d};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
+    free(ra);
+    free(rb);
+}
+
+static void test_bus_remove_in_flight_on_a_frozen_server_answers_once(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop);
+    recs_t up = {{ra}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+
+    kill(main_srv.pid, SIGSTOP);
+    const char *k = "p:late";
+    done_t d = {0};
+    remove_keys(a, &f->loop, &k, 1, &d);
+    bool called = tlp_run_until(&f->loop, done_called, &d, WAIT_MS);
+    kill(main_srv.pid, SIGCONT);
+    assert_true(called);
+    assert_int_equal(CAMEO_ETIMEDOUT, d.err);
+    cameo_tier_stats_t st;
+    a->ops->stats(a, &st);
+    assert_int_equal(1, st.timeouts); /* DEL and PUBLISH: one removal */
+
+    /* Redis runs both once thawed: the late replies are dropped, the event
+     * is heard all the same. */
+    heard_t w = {{ra}, 0, "p:late", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, 2 * WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+    barrier_of(a, &f->loop);
+    assert_int_equal(1, d.calls);
+
+    bus_tier_close(a, &f->loop);
+    free(ra);
+}
+
+static void test_bus_malformed_messages_are_counted_and_good_keys_delivered(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop);
+    recs_t up = {{ra}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+
+    static char big[4 + 10240 + 1];
+    memcpy(big, "p:z\n", 4);
+    memset(big + 4, 'x', 10240);
+    static char many[1001 * 8];
+    size_t mlen = 0;
+    for (int i = 0; i < 1001; i++)
+        mlen += (size_t)sprintf(many + mlen, "%sk%d", i > 0 ? "\n" : "", i);
+    const char *ch = "cameo:v1:invalidate";
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %b", ch, "", (size_t)0));
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %b", ch, "p:a\n\np:b\n", (size_t)9));
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %b", ch, big, sizeof(big) - 1));
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %b", ch, many, mlen));
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s p:ok", ch));
+    heard_t w = {{ra}, 0, "p:ok", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+
+    /* Lenient: every well-formed line is a key, the rest is skipped. */
+    assert_int_equal(2 + 1 + 1001 + 1, ra->nkeys);
+    assert_int_equal(1 + 1 + 2 + 1, ra->calls); /* 1001 keys: in two calls */
+    assert_string_equal("p:a", ra->keys[0]);
+    assert_string_equal("p:b", ra->keys[1]);
+    assert_string_equal("p:z", ra->keys[2]);
+    assert_string_equal("k0", ra->keys[3]);
+    assert_string_equal("k1000", ra->keys[1003]);
+    assert_string_equal("p:ok", ra->keys[1004]);
+    for (size_t i = 0; i < ra->nkeys; i++)
+        assert_true(ra->lens[i] > 0 && ra->lens[i] <= 256);
+    assert_int_equal(4, status_num(a, "bus malformed"));
+    assert_int_equal(5, status_num(a, "bus events"));
+    assert_true(tier_up(a)); /* still subscribed */
+    assert_int_equal(1, ra->up);
+
+    bus_tier_close(a, &f->loop);
+    free(ra);
+}
+
+static void test_without_set_bus_remove_publishes_nothing(void **state)
+{
+    fx_t *f = *state;
+    long long pub0 = command_calls(f->sync, "publish"), del0 = command_calls(f->sync, "del");
+    cameo_key_t k = {"p:x", 3};
+    done_t d = {0};
+    assert_int_equal(CAMEO_OK, f->tier->ops->remove_async(f->tier, &f->loop.super, &k, 1, on_done, &d));
+    assert_true(tlp_run_until(&f->loop, done_called, &d, WAIT_MS));
+    assert_int_equal(CAMEO_OK, d.err);
+    assert_int_equal(1, command_calls(f->sync, "del") - del0);
+    assert_int_equal(0, command_calls(f->sync, "publish") - pub0);
+    char buf[512];
+    assert_int_equal(CAMEO_OK, f->tier->ops->status(f->tier, buf, sizeof(buf)));
+    assert_null(strstr(buf, "; bus ")); /* ("busy" is there) */
+}
+
+/* Two loops turned alternately on this thread. */
+typedef struct two {
+    tlp_loop_t *l1, *l2;
+} two_t;
+
+static bool run_two_until(two_t *two, bool (*pred)(void *), void *arg, uint64_t timeout_ms)
+{
+    uint64_t end = tlp_clock_ms() + timeout_ms;
+    while (!pred(arg)) {
+        if (tlp_clock_ms() >= end)
+            return false;
+        tlp_run_once(two->l1, 0);
+        tlp_run_once(two->l2, 5);
+    }
+    return true;
+}
+
+static void test_bus_detach_frees_it_silently_and_the_next_attach_takes_it(void **state)
+{
+    (void)state;
+    tlp_loop_t l1, l2;
+    assert_int_equal(0, tlp_init(&l1));
+    assert_int_equal(0, tlp_init(&l2));
+    two_t two = {&l1, &l2};
+    rec_t *ra = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &l1); /* the first loop: the bus lives here */
+    assert_int_equal(CAMEO_OK, a->ops->attach(a, &l2.super));
+    assert_true(run_two_until(&two, tier_up, a, WAIT_MS));
+    assert_int_equal(1, ra->up);
+
+    /* In flight on l1 as it detaches: answered once, at detach. */
+    const char *k = "p:gone";
+    done_t d = {0};
+    remove_keys(a, &l1, &k, 1, &d);
+    a->ops->detach(a, &l1.super);
+    assert_int_equal(1, d.calls);
+    assert_int_equal(CAMEO_EUNAVAIL, d.err);
+    assert_int_equal(0, l1.live_ios);
+    assert_int_equal(0, l1.live_timers);
+    assert_int_equal(0, ra->down); /* no reset from detach */
+    char buf[512];
+    assert_int_equal(CAMEO_EUNAVAIL, a->ops->status(a, buf, sizeof(buf)));
+    assert_non_null(strstr(buf, "connected 1/1; bus down"));
+    tlp_run_for(&l2, 100);
+    assert_int_equal(0, ra->down);
+    assert_int_equal(0, ra->calls);
+
+    /* The next attach takes the subscription over. */
+    assert_int_equal(CAMEO_OK, a->ops->attach(a, &l1.super));
+    recs_t again = {{ra}, 1, 2};
+    assert_true(run_two_until(&two, recs_reset, &again, WAIT_MS));
+    assert_true(run_two_until(&two, tier_up, a, WAIT_MS));
+    done_t d2 = {0};
+    k = "p:moved";
+    remove_keys(a, &l2, &k, 1, &d2); /* published from l2, heard on l1 */
+    heard_t w = {{ra}, 0, "p:moved", &d2};
+    assert_true(run_two_until(&two, recs_heard, &w, WAIT_MS));
+
+    a->ops->detach(a, &l2.super);
+    a->ops->detach(a, &l1.super);
+    assert_int_equal(0, ra->down);
+    a->ops->destroy(a);
+    tlp_destroy(&l1);
+    tlp_destroy(&l2);
+    free(ra);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1005,6 +1458,17 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_detach_while_reconnecting_releases_everything),
         cmocka_unit_test_setup_teardown(test_expiry_jitter_spreads_equal_ttls_within_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_remove_is_del_and_publish_heard_by_every_instance, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bus_of_another_prefix_hears_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_redis_restart_is_reset_down_then_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_frozen_server_is_dead_by_ping_then_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_remove_in_flight_on_a_frozen_server_answers_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bus_malformed_messages_are_counted_and_good_keys_delivered,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_without_set_bus_remove_publishes_nothing, setup, teardown),
+        cmocka_unit_test(test_bus_detach_frees_it_silently_and_the_next_attach_takes_it),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

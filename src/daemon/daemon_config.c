@@ -22,7 +22,8 @@ typedef enum {
     T_LEVEL,
     T_DURATION,
     T_URL,
-    T_PREFIX
+    T_PREFIX,
+    T_TIMEOUT /* a duration from 1 ms to 60 s */
 } opt_type_t;
 
 typedef struct opt {
@@ -58,7 +59,7 @@ static const opt_t opts[] = {
     {"--redis-prefix", "CAMEO_REDIS_PREFIX", "cameo:", "namespace of cameo's keys in Redis", T_PREFIX,
      OFF(redis_prefix)},
     {"--redis-timeout", "CAMEO_REDIS_TIMEOUT", "50ms",
-     "per Redis command; then the read goes on without Redis", T_DURATION, OFF(redis_timeout_ms)},
+     "per Redis command; then the read goes on without Redis", T_TIMEOUT, OFF(redis_timeout_ms)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -217,8 +218,13 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         strcpy(field, value);
         return 0;
     }
+    case T_TIMEOUT:
     case T_DURATION: {
         uint64_t v;
+        if (o->type == T_TIMEOUT && cameo_parse_duration(value, &v) == 0 && (v < 1 || v > 60000)) {
+            snprintf(errbuf, errlen, "%s: expected a duration from 1ms to 60s, got '%s'", source, value);
+            return -1;
+        }
         if (cameo_parse_duration(value, &v) != 0) {
             snprintf(errbuf, errlen, "%s: expected a duration such as 250ms, 10s, 5m, 1h or 7d, got '%s'",
                      source, value);

@@ -121,7 +121,7 @@ static int serve(int argc, char **argv)
         cameo_redis_config_t rcfg = {
             .url = cfg.redis_url, .prefix = cfg.redis_prefix, .timeout_ms = cfg.redis_timeout_ms};
         if (cameo_tier_redis_create(&rcfg, &redis, err, sizeof(err)) != CAMEO_OK) {
-            fprintf(stderr, "cameo: --redis: %s\n", err);
+            fprintf(stderr, "cameo: --redis (CAMEO_REDIS): %s\n", err);
             rc = 2;
             goto out;
         }

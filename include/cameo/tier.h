@@ -42,9 +42,10 @@ typedef void (*cameo_tier_done_cb)(void *arg, int err);
 /*
  * What a remote tier that is also a bus (Redis pub/sub) tells the engine.
  * Every remove_async is published to every instance sharing the tier; each
- * instance's tier calls invalidated() with the keys (the publisher's own
- * included). reset(up) says the subscription came up (again) -- events may
- * have been missed meanwhile, so what memory holds can no longer be trusted
+ * other instance's tier calls invalidated() with the keys (the publisher
+ * skips the immediate echo of its own removals, which it has applied
+ * already; the repeated deletes a tier sends later reach everyone). reset(up) says the subscription came up
+ * (again) -- events may have been missed meanwhile, so what memory holds can no longer be trusted
  * -- or was lost (up = 0). Both run on a worker loop's thread.
  */
 typedef struct cameo_bus_handler {

@@ -800,7 +800,7 @@ static void route_readyz(rctx_t *c)
     cameo_tier_t *const *tiers;
     size_t n = cameo_engine_tiers(engine, &tiers);
     int ready = 1, degraded = 0;
-    char detail[256];
+    char detail[1024];
     json_t *jt = json_object();
     for (size_t i = 0; i < n; i++) {
         int rc = tiers[i]->ops->status(tiers[i], detail, sizeof(detail));

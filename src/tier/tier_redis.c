@@ -61,13 +61,18 @@
  * those refused while disconnected or busy and puts dropped; timeouts per
  * command whose deadline passed. corrupt, puts dropped/skipped, busy and
  * reconnects are in the status detail (tier.h's stats have no field), and
- * so are the bus's: up or down, events (messages received), resets (calls
- * of reset()), malformed messages and unsent keys. A removal's DEL and
- * PUBLISH count as one command in errors and timeouts.
+ * so are the bus's: up or down, events (messages received, this instance's
+ * own included), resets (calls of reset()), malformed messages, unsent keys
+ * and own events skipped. A removal's DEL and PUBLISH count as one command
+ * in errors and timeouts; the tier's own background deletes (below) count
+ * in neither.
  *
  * The bus (when set_bus was called): remove_async pipelines DEL and
  * PUBLISH PREFIX "v1:invalidate" PAYLOAD on the loop's connection, PAYLOAD
- * being the keys (without the prefix) joined by '\n'; a key that cannot be
+ * being a first line "@" NONCE (16 lowercase hex digits: this tier
+ * instance's random 64-bit id, from getrandom at create), then the keys
+ * (without the prefix), each line '\n'-separated (the tier's own repeats,
+ * below, go without the nonce line); a key that cannot be
  * carried (empty, over BUS_KEY_MAX bytes, or holding a '\n') is deleted but
  * not published, counted as unsent. The callback runs once: with DEL's
  * error (or the connection's, or CAMEO_ETIMEDOUT) as soon as DEL fails,
@@ -75,18 +80,68 @@
  * removal happened but nobody was told). Without set_bus, remove_async is a
  * lone DEL, as before.
  *
+ * Late fills: a fill that started before a write may still SET after the
+ * write's DEL (its SET sat in a hung connection's buffer, or went out on
+ * another worker's connection and landed second), and Redis would then
+ * hold the older value for its whole TTL. The second DEL after the window
+ * and retrying unconfirmed DELs bound how long Redis can hold the older
+ * value: to the window, or until Redis is reachable again.
+ *
+ *   - Deletes that are not confirmed are retried. The keys of a removal
+ *     refused at once (not connected, busy: remove_async still returns the
+ *     error, after queueing them) or whose DEL failed or timed out (the
+ *     callback still says so) go to a set shared by the tier's loops
+ *     (RETRY_MAX_KEYS keys, mutex-guarded; keys beyond are counted as
+ *     lost). The first data connection that is (re)connected and idle
+ *     enough (at most half its pending cap in use) takes up to 1000 of
+ *     them and sends DEL (+ PUBLISH with a bus), one such batch in flight
+ *     per connection; a confirmed batch leaves the set, a failed one goes
+ *     back. A connection flushes at once when it becomes ready (before
+ *     anything else it sends), and otherwise looks RETRY_DELAY_MS after a
+ *     reply while keys wait.
+ *   - A second delete after the window. Every confirmed DEL (the caller's,
+ *     or a retried one) schedules the same keys to be deleted (and
+ *     published, with a bus) once more, on the same loop, second_ms = 2 x
+ *     the stuck window = 20 x timeout_ms later (1 s by default): a fill SET
+ *     in flight when the first DEL ran has, by then, been executed, or its
+ *     connection was stuck and dropped (Redis paused: the second DEL then
+ *     cannot go out either, waits in the retry set, and reaches Redis on a
+ *     new connection, after what Redis had buffered). Due keys go out together in DELs of at most 1000
+ *     keys, with no callback; a failure sends them to the retry set. At
+ *     most SECOND_MAX_KEYS keys wait per connection (more are counted as
+ *     lost); a detaching connection hands its waiting ones to the retry
+ *     set.
+ *
+ * The PUBLISH of a retry or a second delete carries no nonce line: every
+ * instance applies it, the publisher included -- its memory too may have
+ * been filled with the older value meanwhile (from Redis, through another
+ * loop's connection, between its own invalidation and the DEL), and only
+ * the immediate echo of a caller's removal is worth skipping.
+ *
+ * Both show in the status detail: deletes retried (keys whose retried DEL
+ * was confirmed), pending (in the retry set or in flight from it), second
+ * deletes (keys sent a second time) and deletes lost (not retried or not
+ * repeated because a cap was hit).
+ *
  * The subscription: one per tier, a connection of its own on the first loop
  * to attach (the "bus loop"): connect, AUTH, SELECT like the others, then
  * SUBSCRIBE. Its confirmation calls reset(1) -- every time, the first
  * included: events may have been missed -- and each message calls
  * invalidated() with the payload's keys, which point into the reply (valid
- * during the call only). A message is parsed leniently: every line of 1 to
- * BUS_KEY_MAX bytes is a key and is delivered (in calls of at most 1000
- * keys); a message that is empty, has an empty or overlong line, or more
- * than 1000 keys counts once as malformed (its good keys still go out: an
- * extra invalidation is harmless, a lost one is not). Pub/sub ignores the
- * db number: instances on other dbs with the same prefix hear each other
- * (harmless extra invalidations).
+ * during the call only). A message whose first line is "@" and this
+ * instance's own nonce is skipped whole (counted as an own event skipped):
+ * the writer dropped its copy before publishing, and invalidating again
+ * could cancel a fill that started right after the write. Otherwise a
+ * first line starting with '@' is metadata (keys start with "p:" or "b:"),
+ * never delivered: "@" and 16 hex digits is another instance's nonce, any
+ * other '@' line makes the message malformed. Messages without it (older
+ * publishers) are all keys, as before. The rest is parsed leniently: every
+ * line of 1 to BUS_KEY_MAX bytes is a key and is delivered (in calls of at
+ * most 1000 keys); a message that is empty, has no key, has an empty or
+ * overlong line, or more than 1000 keys counts once as malformed (its good
+ * keys still go out: an extra invalidation is harmless, a lost one is
+ * not). Pub/sub ignores the db number: instances on other dbs with the
+ * same prefix hear each other (harmless extra invalidations).
  *
  * Dead servers: the subscription is idle by design, so no command deadlines
  * apply; instead a PING goes out every BUS_PING_MS (Redis >= 2.8 answers
@@ -122,6 +177,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <hiredis/async.h>
 #include <xxhash.h>
@@ -142,6 +200,12 @@
 #define BUS_KEY_MAX 256          /* longest key a bus message carries */
 #define BUS_PING_MS 1000         /* the subscription's keepalive */
 #define BUS_DEAD_MS 3000         /* nothing received for this long: the subscription is dead */
+#define BUS_NONCE_LINE 17        /* "@" and 16 hex digits: a bus message's first line */
+#define RETRY_MAX_KEYS 65536     /* unconfirmed deletes kept for retry, per tier */
+#define RETRY_BUCKETS 16384      /* the retry set's hash table (a power of two) */
+#define RETRY_DELAY_MS 50        /* a connection with keys to retry looks again this soon */
+#define SECOND_FACTOR 2          /* x stuck_ms: when a confirmed delete is repeated */
+#define SECOND_MAX_KEYS 65536    /* second deletes waiting, per connection */
 
 #define VALUE_MAGIC "CMR1"
 #define VALUE_FIXED 28    /* magic .. key_len */
@@ -262,6 +326,29 @@ enum conn_state {
 
 enum op_kind { OP_AUTH, OP_SELECT, OP_GET, OP_SET, OP_DEL, OP_PUB };
 
+/* Who sent a DEL (and its PUBLISH): the caller, or the tier itself. */
+enum op_origin {
+    ORIGIN_USER,   /* remove_async, and every other command */
+    ORIGIN_RETRY,  /* a batch from the retry set */
+    ORIGIN_SECOND, /* the second delete after the window */
+};
+
+/* A key waiting in the retry set: in a hash chain and in the FIFO. */
+typedef struct rkey {
+    struct rkey *hnext, *next;
+    uint64_t h;
+    size_t len;
+    char key[];
+} rkey_t;
+
+/* Keys of a confirmed DEL waiting for their second delete (at due). */
+typedef struct sdel {
+    struct sdel *next;
+    uint64_t due; /* loop ms */
+    size_t n;
+    cameo_key_t keys[]; /* then their bytes */
+} sdel_t;
+
 /* A command sent on a connection. hiredis calls op_on_reply exactly once for
  * each (with the reply, or NULL when the context goes away), which frees it. */
 typedef struct op {
@@ -269,7 +356,8 @@ typedef struct op {
     conn_t *conn;
     uint64_t sent, deadline; /* loop ms */
     unsigned char kind;
-    bool expired; /* its caller got CAMEO_ETIMEDOUT already: the reply is dropped */
+    unsigned char origin; /* enum op_origin */
+    bool expired;         /* its caller got CAMEO_ETIMEDOUT already: the reply is dropped */
     cameo_tier_got_cb got;
     cameo_tier_done_cb done;
     void *arg;
@@ -301,11 +389,16 @@ struct conn {
     uint64_t rng;   /* xorshift64* state: jitter */
     unsigned in_cb; /* depth of callers' callbacks running (detach is refused inside) */
     bool detaching;
-    bool was_ready;        /* this context reached READY (for the disconnect log line) */
-    bool bus;              /* the subscription, not a data connection */
-    cameo_timer_t *ping_t; /* bus: keepalive and dead-server check */
-    uint64_t last_rx;      /* bus: loop ms when bytes were last seen arriving */
-    char why[128];         /* why the current context is being dropped, for the log */
+    bool was_ready;            /* this context reached READY (for the disconnect log line) */
+    bool bus;                  /* the subscription, not a data connection */
+    cameo_timer_t *ping_t;     /* bus: keepalive and dead-server check */
+    uint64_t last_rx;          /* bus: loop ms when bytes were last seen arriving */
+    cameo_timer_t *dels_t;     /* data: second deletes due, and a look at the retry set */
+    uint64_t dels_at;          /* when dels_t fires; 0: disarmed */
+    sdel_t *sd_head, *sd_tail; /* second deletes waiting, in due order */
+    size_t sd_keys;            /* keys in sd_head..sd_tail */
+    unsigned retry_ops;        /* retry batches in flight (at most one) */
+    char why[128];             /* why the current context is being dropped, for the log */
 };
 
 struct redis_tier {
@@ -319,12 +412,14 @@ struct redis_tier {
     size_t user_len, pass_len;
     char *prefix; /* PREFIX "v1:" */
     size_t prefix_len;
-    uint64_t timeout_ms, stuck_ms;
+    uint64_t timeout_ms, stuck_ms, second_ms;
     unsigned jitter_pct;
     size_t max_value;
     char where[300]; /* "host:port/db": for logs and status */
     char *channel;   /* PREFIX "v1:" BUS_CHANNEL */
     size_t channel_len;
+    uint64_t nonce;                      /* this instance on the bus */
+    char nonce_line[BUS_NONCE_LINE + 1]; /* "@" and nonce in hex */
 
     /* The bus: set before any attach, then read only. */
     bool bus_set;
@@ -349,10 +444,21 @@ struct redis_tier {
     atomic_uint_fast64_t hits, misses, errors, timeouts, corrupt, puts_dropped, puts_skipped, reconnects,
         busy;
     atomic_uint bus_up;
-    atomic_uint_fast64_t bus_events, bus_resets, bus_malformed, bus_unsent;
+    atomic_uint_fast64_t bus_events, bus_resets, bus_malformed, bus_unsent, bus_own;
+
+    /* The retry set: keys whose DEL is not confirmed. retry_lock guards the
+     * table and the FIFO; no other lock is taken while it is held. */
+    pthread_mutex_t retry_lock;
+    rkey_t **retry_tab; /* RETRY_BUCKETS chains */
+    rkey_t *retry_head, *retry_tail;
+    atomic_uint_fast64_t retry_n;        /* keys in the set (written under retry_lock) */
+    atomic_uint_fast64_t retry_inflight; /* keys taken out, their DEL not answered yet */
+    atomic_uint_fast64_t dels_retried, dels_second, dels_lost;
 };
 
 #define COUNT(t, field) atomic_fetch_add_explicit(&(t)->field, 1, memory_order_relaxed)
+#define ADD(t, field, v) atomic_fetch_add_explicit(&(t)->field, (v), memory_order_relaxed)
+#define LOAD(t, field) atomic_load_explicit(&(t)->field, memory_order_relaxed)
 
 /* Records why Redis is unusable, for status(). msg never holds the password:
  * callers pass hiredis's or Redis's own words, and a copy that would
@@ -391,6 +497,74 @@ static conn_t *conn_of(redis_tier_t *t, cameo_loop_t *loop)
         if (atomic_load_explicit(&t->slots[i].loop, memory_order_acquire) == loop)
             return t->slots[i].conn;
     return NULL;
+}
+
+/* ---- the retry set: keys whose DEL is not confirmed (any thread) ---- */
+
+/* Where key is, or would go, in its hash chain. retry_lock held. */
+static rkey_t **retry_slot(redis_tier_t *t, uint64_t h, const char *key, size_t len)
+{
+    rkey_t **pp = &t->retry_tab[h & (RETRY_BUCKETS - 1)];
+    while (*pp != NULL && !((*pp)->h == h && (*pp)->len == len && memcmp((*pp)->key, key, len) == 0))
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* Queues keys[0..n) for another DEL, each once; those beyond
+ * RETRY_MAX_KEYS (or without memory) are counted as lost. */
+static void retry_add(redis_tier_t *t, const cameo_key_t *keys, size_t n)
+{
+    uint64_t lost = 0;
+    pthread_mutex_lock(&t->retry_lock);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = XXH3_64bits(keys[i].p, keys[i].len);
+        rkey_t **pp = retry_slot(t, h, keys[i].p, keys[i].len);
+        if (*pp != NULL)
+            continue;
+        rkey_t *k = LOAD(t, retry_n) < RETRY_MAX_KEYS ? malloc(sizeof(*k) + keys[i].len) : NULL;
+        if (k == NULL) {
+            lost++;
+            continue;
+        }
+        k->hnext = NULL;
+        k->next = NULL;
+        k->h = h;
+        k->len = keys[i].len;
+        if (keys[i].len > 0)
+            memcpy(k->key, keys[i].p, keys[i].len);
+        *pp = k;
+        if (t->retry_tail != NULL)
+            t->retry_tail->next = k;
+        else
+            t->retry_head = k;
+        t->retry_tail = k;
+        ADD(t, retry_n, 1);
+    }
+    pthread_mutex_unlock(&t->retry_lock);
+    if (lost > 0)
+        ADD(t, dels_lost, lost);
+}
+
+/* Takes up to max keys out of the set, oldest first, into out (the
+ * caller's to free); they count as in flight. */
+static size_t retry_take(redis_tier_t *t, rkey_t **out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&t->retry_lock);
+    while (n < max && t->retry_head != NULL) {
+        rkey_t *k = t->retry_head;
+        t->retry_head = k->next;
+        if (t->retry_head == NULL)
+            t->retry_tail = NULL;
+        rkey_t **pp = retry_slot(t, k->h, k->key, k->len);
+        assert(*pp == k);
+        *pp = k->hnext;
+        out[n++] = k;
+    }
+    atomic_fetch_sub_explicit(&t->retry_n, n, memory_order_relaxed);
+    ADD(t, retry_inflight, n);
+    pthread_mutex_unlock(&t->retry_lock);
+    return n;
 }
 
 /* ---- the adapter: hiredis event hooks over cameo_loop_t ---- */
@@ -487,6 +661,8 @@ static void conn_arm(conn_t *c)
 
 static void op_fail(op_t *op, int err);
 static void conn_drop(conn_t *c, int fail_err, const char *why);
+static void del_settled(op_t *op, bool ok);
+static void dels_arm(conn_t *c, uint64_t at);
 
 static void conn_on_deadline(void *arg)
 {
@@ -506,7 +682,8 @@ static void conn_on_deadline(void *arg)
         op_t *op = c->cursor;
         c->cursor = op->next;
         op->expired = true;
-        if (op->kind != OP_PUB || op->done != NULL) /* a removal's pair counts once */
+        /* A removal's pair counts once; the tier's own deletes not at all. */
+        if (op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL))
             COUNT(t, timeouts);
         op_fail(op, CAMEO_ETIMEDOUT);
     }
@@ -517,10 +694,13 @@ static void conn_on_deadline(void *arg)
 
 /* Completes op without a reply: the caller's callback (if any) with err. A
  * removal's PUBLISH has the callback only once its DEL has succeeded; a
- * failing DEL answers itself, and its PUBLISH then has nothing to say. */
+ * failing DEL answers itself, and its PUBLISH then has nothing to say. A
+ * DEL's keys go to the retry set first. */
 static void op_fail(op_t *op, int err)
 {
     conn_t *c = op->conn;
+    if (op->kind == OP_DEL)
+        del_settled(op, false);
     c->in_cb++;
     if (op->kind == OP_GET) {
         memset(op->entries, 0, op->n * sizeof(*op->entries));
@@ -602,7 +782,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (op->expired) {
         /* Its caller heard CAMEO_ETIMEDOUT already. */
     } else if (r == NULL) {
-        if (op->kind >= OP_GET && (op->kind != OP_PUB || op->done != NULL))
+        if (op->kind >= OP_GET && op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL))
             COUNT(t, errors);
         op_fail(op, c->fail_err);
     } else {
@@ -635,9 +815,13 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             break;
         case OP_DEL:
             if (r->type == REDIS_REPLY_ERROR) {
-                COUNT(t, errors);
+                if (op->origin == ORIGIN_USER)
+                    COUNT(t, errors);
                 note_error(t, "DEL failed", r->str);
             }
+            del_settled(op, r->type == REDIS_REPLY_INTEGER);
+            if (op->done == NULL) /* the tier's own */
+                break;
             if (r->type == REDIS_REPLY_INTEGER && op->pub != NULL) {
                 /* Done; its PUBLISH, still in the FIFO, answers for both. */
                 op->pub->done = op->done;
@@ -665,6 +849,9 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     free(op);
     if (c->state != CONN_DOWN)
         conn_arm(c);
+    /* Keys wait for a retry (perhaps queued by another loop): look soon. */
+    if (c->state == CONN_READY && !c->bus && c->retry_ops == 0 && LOAD(t, retry_n) > 0)
+        dels_arm(c, c->loop->now_ms(c->loop) + RETRY_DELAY_MS);
 }
 
 /* Sends argv as op. CAMEO_OK (op belongs to hiredis now), or CAMEO_EUNAVAIL
@@ -719,6 +906,245 @@ static op_t *op_keys(redis_tier_t *t, int kind, const char *cmd, const cameo_key
         p += op->argvlen[i + 1];
     }
     return op;
+}
+
+/* ---- deletes: sending a removal, the retry set's flush, second deletes ---- */
+
+/* Arms dels_t to fire at loop ms at (or earlier, if it already will). */
+static void dels_arm(conn_t *c, uint64_t at)
+{
+    if (c->detaching || c->dels_t == NULL)
+        return;
+    if (c->dels_at != 0 && c->dels_at <= at)
+        return;
+    uint64_t now = c->loop->now_ms(c->loop);
+    c->dels_at = at;
+    c->loop->timer_arm(c->dels_t, at > now ? at - now : 0);
+}
+
+/* Queues keys for retry from c's loop; a ready c looks at the set soon. */
+static void retry_add_on(conn_t *c, const cameo_key_t *keys, size_t n)
+{
+    retry_add(c->tier, keys, n);
+    if (c->state == CONN_READY && !c->bus)
+        dels_arm(c, c->loop->now_ms(c->loop) + RETRY_DELAY_MS);
+}
+
+/* The message of a removal into buf (room for the nonce line, and every key
+ * with a '\n' each): the nonce line (when nonce), then the keys a message
+ * can carry, '\n'-separated. Returns its length (0: no key could go);
+ * *skipped: how many could not. */
+static size_t bus_payload(redis_tier_t *t, bool nonce, const cameo_key_t *keys, size_t n, char *buf,
+                          size_t *skipped)
+{
+    size_t len = 0;
+    if (nonce) {
+        memcpy(buf, t->nonce_line, BUS_NONCE_LINE);
+        len = BUS_NONCE_LINE;
+    }
+    *skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len == 0 || keys[i].len > BUS_KEY_MAX || memchr(keys[i].p, '\n', keys[i].len) != NULL) {
+            (*skipped)++;
+            continue;
+        }
+        if (len > 0)
+            buf[len++] = '\n';
+        memcpy(buf + len, keys[i].p, keys[i].len);
+        len += keys[i].len;
+    }
+    return *skipped == n ? 0 : len;
+}
+
+/* DEL keys, and with a bus PUBLISH them, pipelined: one round trip. The
+ * PUBLISH goes second, so whoever hears it and reads Redis again finds the
+ * keys gone. origin ORIGIN_USER: cb answers (see the header), errors and
+ * unsent keys are counted; else the tier's own, with no callback.
+ * CAMEO_OK, or CAMEO_EUNAVAIL / CAMEO_EBUSY / CAMEO_ENOMEM and nothing
+ * went out. */
+static int removal_send(conn_t *c, const cameo_key_t *keys, size_t n, int origin, cameo_tier_done_cb cb,
+                        void *arg)
+{
+    redis_tier_t *t = c->tier;
+    if (c->state != CONN_READY)
+        return CAMEO_EUNAVAIL;
+    if (c->pending + (t->bus_set ? 2 : 1) > REDIS_MAX_PENDING)
+        return CAMEO_EBUSY;
+    op_t *op = op_keys(t, OP_DEL, "DEL", keys, n);
+    op_t *pub = NULL;
+    char *payload = NULL;
+    size_t payload_len = 0, skipped = 0;
+    if (op != NULL && t->bus_set) {
+        size_t bytes = BUS_NONCE_LINE;
+        for (size_t i = 0; i < n; i++)
+            bytes += keys[i].len + 1;
+        payload = malloc(bytes);
+        pub = calloc(1, sizeof(*pub));
+        if (payload != NULL)
+            payload_len = bus_payload(t, origin == ORIGIN_USER, keys, n, payload, &skipped);
+    }
+    if (op == NULL || (t->bus_set && (payload == NULL || pub == NULL))) {
+        free(op);
+        free(pub);
+        free(payload);
+        return CAMEO_ENOMEM;
+    }
+    bool user = origin == ORIGIN_USER;
+    if (skipped > 0 && user)
+        ADD(t, bus_unsent, skipped);
+    op->origin = (unsigned char)origin;
+    op->done = cb;
+    op->arg = arg;
+    int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
+    if (err != CAMEO_OK) {
+        free(op);
+        free(pub);
+        free(payload);
+        return err;
+    }
+    if (origin == ORIGIN_RETRY)
+        c->retry_ops++;
+    if (pub != NULL && payload_len > 0) {
+        const char *argv[3] = {"PUBLISH", t->channel, payload};
+        size_t argvlen[3] = {7, t->channel_len, payload_len};
+        pub->kind = OP_PUB;
+        pub->origin = (unsigned char)origin;
+        if (conn_send(c, pub, 3, argv, argvlen) == CAMEO_OK) {
+            if (user)
+                op->pub = pub; /* no reply can come before this: same thread, no loop turn */
+            pub = NULL;
+        } else if (user) {
+            /* Only out of memory, right after DEL went out: DEL answers alone. */
+            ADD(t, bus_unsent, n - skipped);
+        }
+    }
+    free(pub);
+    free(payload); /* hiredis formatted its own copy */
+    return CAMEO_OK;
+}
+
+/* Sends up to 1000 keys of the retry set on c, when c is ready, idle
+ * enough and has no batch of them in flight. */
+static void retry_flush(conn_t *c)
+{
+    redis_tier_t *t = c->tier;
+    if (c->bus || c->detaching || c->state != CONN_READY || c->retry_ops > 0 || LOAD(t, retry_n) == 0)
+        return;
+    uint64_t now = c->loop->now_ms(c->loop);
+    if (c->pending + 2 > REDIS_MAX_PENDING / 2) {
+        dels_arm(c, now + RETRY_DELAY_MS);
+        return;
+    }
+    rkey_t *taken[CAMEO_REDIS_MAX_KEYS];
+    cameo_key_t keys[CAMEO_REDIS_MAX_KEYS];
+    size_t n = retry_take(t, taken, CAMEO_REDIS_MAX_KEYS);
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (cameo_key_t){taken[i]->key, taken[i]->len};
+    if (removal_send(c, keys, n, ORIGIN_RETRY, NULL, NULL) != CAMEO_OK) {
+        atomic_fetch_sub_explicit(&t->retry_inflight, n, memory_order_relaxed);
+        retry_add(t, keys, n);
+        dels_arm(c, now + RETRY_DELAY_MS);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(taken[i]);
+}
+
+/* Schedules keys[0..n) (just confirmed deleted) for their second delete. */
+static void second_push(conn_t *c, const cameo_key_t *keys, size_t n)
+{
+    redis_tier_t *t = c->tier;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += keys[i].len;
+    sdel_t *s =
+        c->sd_keys + n <= SECOND_MAX_KEYS ? malloc(sizeof(*s) + n * sizeof(cameo_key_t) + bytes) : NULL;
+    if (s == NULL) {
+        ADD(t, dels_lost, n);
+        return;
+    }
+    char *p = (char *)(s->keys + n);
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].len > 0)
+            memcpy(p, keys[i].p, keys[i].len);
+        s->keys[i] = (cameo_key_t){p, keys[i].len};
+        p += keys[i].len;
+    }
+    s->n = n;
+    s->next = NULL;
+    s->due = c->loop->now_ms(c->loop) + t->second_ms;
+    if (c->sd_tail != NULL)
+        c->sd_tail->next = s;
+    else
+        c->sd_head = s;
+    c->sd_tail = s;
+    c->sd_keys += n;
+    dels_arm(c, s->due);
+}
+
+/* Sends the second deletes due at now, in DELs of at most 1000 keys; what
+ * cannot go out goes to the retry set. */
+static void second_due(conn_t *c, uint64_t now)
+{
+    redis_tier_t *t = c->tier;
+    while (c->sd_head != NULL && c->sd_head->due <= now) {
+        cameo_key_t keys[CAMEO_REDIS_MAX_KEYS];
+        size_t n = 0;
+        sdel_t *first = c->sd_head, *s = first;
+        while (s != NULL && s->due <= now && n + s->n <= CAMEO_REDIS_MAX_KEYS) {
+            memcpy(keys + n, s->keys, s->n * sizeof(*keys));
+            n += s->n;
+            s = s->next;
+        }
+        c->sd_head = s;
+        if (s == NULL)
+            c->sd_tail = NULL;
+        c->sd_keys -= n;
+        ADD(t, dels_second, n);
+        if (removal_send(c, keys, n, ORIGIN_SECOND, NULL, NULL) != CAMEO_OK)
+            retry_add_on(c, keys, n);
+        while (first != s) { /* keys point into these: freed after the send copied them */
+            sdel_t *next = first->next;
+            free(first);
+            first = next;
+        }
+    }
+}
+
+static void conn_on_dels(void *arg)
+{
+    conn_t *c = arg;
+    c->dels_at = 0;
+    second_due(c, c->loop->now_ms(c->loop));
+    retry_flush(c);
+    if (c->sd_head != NULL)
+        dels_arm(c, c->sd_head->due);
+}
+
+/* A DEL is settled: confirmed (ok), or failed / timed out / dropped. Its
+ * keys are scheduled for their second delete, or go to the retry set. */
+static void del_settled(op_t *op, bool ok)
+{
+    conn_t *c = op->conn;
+    redis_tier_t *t = c->tier;
+    cameo_key_t keys[CAMEO_REDIS_MAX_KEYS];
+    for (size_t i = 0; i < op->n; i++)
+        keys[i] = (cameo_key_t){op->argv[i + 1] + t->prefix_len, op->argvlen[i + 1] - t->prefix_len};
+    if (op->origin == ORIGIN_RETRY) {
+        c->retry_ops--;
+        atomic_fetch_sub_explicit(&t->retry_inflight, op->n, memory_order_relaxed);
+        if (ok)
+            ADD(t, dels_retried, op->n);
+    }
+    if (!ok) {
+        retry_add_on(c, keys, op->n);
+        return;
+    }
+    if (op->origin != ORIGIN_SECOND)
+        second_push(c, keys, op->n);
+    if (op->origin == ORIGIN_RETRY)
+        retry_flush(c); /* the next batch, if any */
 }
 
 /* ---- connection life ---- */
@@ -828,6 +1254,7 @@ static void conn_ready(conn_t *c)
     c->backoff_ms = REDIS_BACKOFF_MIN_MS;
     atomic_fetch_add(&t->connected, 1);
     cameo_log(CAMEO_LOG_INFO, "redis_connected", "redis=%s loop=%u", t->where, c->slot);
+    retry_flush(c); /* deletes that were refused or failed go first */
 }
 
 /* Ends the current context: what is pending fails with fail_err (at once, or
@@ -914,9 +1341,27 @@ static void bus_flush(conn_t *c, const cameo_key_t *keys, size_t n)
     c->in_cb--;
 }
 
-/* A message's payload: its lines of 1 to BUS_KEY_MAX bytes are keys,
- * delivered in calls of at most CAMEO_REDIS_MAX_KEYS; anything else in it
- * makes the message count as malformed (see the header). */
+static int hexval(char ch);
+
+/* Reads 16 hex digits. */
+static bool parse_hex64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = hexval(s[i]);
+        if (d < 0)
+            return false;
+        v = (v << 4) | (uint64_t)d;
+    }
+    *out = v;
+    return true;
+}
+
+/* A message's payload: a first line starting with '@' is the publisher's
+ * nonce (this instance's own: the message is skipped); the other lines of 1
+ * to BUS_KEY_MAX bytes are keys, delivered in calls of at most
+ * CAMEO_REDIS_MAX_KEYS; anything else in it makes the message count as
+ * malformed (see the header). */
 static void bus_deliver(conn_t *c, const char *p, size_t len)
 {
     redis_tier_t *t = c->tier;
@@ -925,6 +1370,24 @@ static void bus_deliver(conn_t *c, const char *p, size_t len)
     bool bad = false;
     const char *end = p + len;
     COUNT(t, bus_events);
+    if (len > 0 && p[0] == '@') {
+        const char *nl = memchr(p, '\n', len);
+        size_t l = nl != NULL ? (size_t)(nl - p) : len;
+        uint64_t nonce;
+        if (l == BUS_NONCE_LINE && parse_hex64(p + 1, &nonce)) {
+            if (nonce == t->nonce) {
+                COUNT(t, bus_own);
+                return;
+            }
+        } else {
+            bad = true;
+        }
+        if (nl == NULL) { /* metadata and no key */
+            bad = true;
+            goto done;
+        }
+        p = nl + 1;
+    }
     for (;;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = nl != NULL ? nl : end;
@@ -945,6 +1408,7 @@ static void bus_deliver(conn_t *c, const char *p, size_t len)
         p = nl + 1;
     }
     bus_flush(c, keys, n);
+done:
     if (bad && atomic_fetch_add_explicit(&t->bus_malformed, 1, memory_order_relaxed) == 0)
         cameo_log(CAMEO_LOG_WARN, "redis_bus_malformed", "redis=%s channel=%s bytes=%zu keys=%zu", t->where,
                   t->channel, len, total);
@@ -1045,13 +1509,17 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
     c->retry_t = loop->timer_new(loop, conn_on_retry, c);
     if (bus)
         c->ping_t = loop->timer_new(loop, bus_on_tick, c);
-    if (c->deadline_t == NULL || c->retry_t == NULL || (bus && c->ping_t == NULL)) {
+    else
+        c->dels_t = loop->timer_new(loop, conn_on_dels, c);
+    if (c->deadline_t == NULL || c->retry_t == NULL || (bus ? c->ping_t == NULL : c->dels_t == NULL)) {
         if (c->deadline_t != NULL)
             loop->timer_free(c->deadline_t);
         if (c->retry_t != NULL)
             loop->timer_free(c->retry_t);
         if (c->ping_t != NULL)
             loop->timer_free(c->ping_t);
+        if (c->dels_t != NULL)
+            loop->timer_free(c->dels_t);
         free(c);
         return NULL;
     }
@@ -1059,8 +1527,9 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
 }
 
 /* Ends c for good, on its loop's thread: what is pending fails now with
- * CAMEO_EUNAVAIL (a bus calls nothing: no reset), the watch and the timers
- * are released, c is freed. */
+ * CAMEO_EUNAVAIL (a bus calls nothing: no reset), second deletes still
+ * waiting go to the retry set, the watch and the timers are released, c is
+ * freed. */
 static void conn_free(conn_t *c)
 {
     cameo_loop_t *loop = c->loop;
@@ -1075,10 +1544,18 @@ static void conn_free(conn_t *c)
         redisAsyncFree(c->ac); /* pending callbacks fire now, with CAMEO_EUNAVAIL */
     }
     assert(c->ac == NULL && c->io == NULL && c->head == NULL);
+    while (c->sd_head != NULL) {
+        sdel_t *s = c->sd_head;
+        c->sd_head = s->next;
+        retry_add(c->tier, s->keys, s->n);
+        free(s);
+    }
     loop->timer_free(c->deadline_t);
     loop->timer_free(c->retry_t);
     if (c->ping_t != NULL)
         loop->timer_free(c->ping_t);
+    if (c->dels_t != NULL)
+        loop->timer_free(c->dels_t);
     free(c);
 }
 
@@ -1249,29 +1726,8 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
     free(buf); /* hiredis formatted its own copy */
 }
 
-/* The bus message of a removal into buf (room for every key and a '\n'
- * each): the keys a message can carry, '\n'-separated. Returns its length
- * (0: none could go); *skipped: how many could not. */
-static size_t bus_payload(const cameo_key_t *keys, size_t n, char *buf, size_t *skipped)
-{
-    size_t len = 0;
-    *skipped = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i].len == 0 || keys[i].len > BUS_KEY_MAX || memchr(keys[i].p, '\n', keys[i].len) != NULL) {
-            (*skipped)++;
-            continue;
-        }
-        if (len > 0)
-            buf[len++] = '\n';
-        memcpy(buf + len, keys[i].p, keys[i].len);
-        len += keys[i].len;
-    }
-    return len;
-}
-
-/* DEL keys, and with a bus PUBLISH them, pipelined: one round trip. The
- * PUBLISH goes second, so whoever hears it and reads Redis again finds the
- * keys gone. */
+/* DEL keys, and with a bus PUBLISH them (see removal_send). Refused at
+ * once, the keys still go to the retry set first. */
 static int redis_remove_async(cameo_tier_t *tier, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
                               cameo_tier_done_cb cb, void *arg)
 {
@@ -1279,61 +1735,18 @@ static int redis_remove_async(cameo_tier_t *tier, cameo_loop_t *loop, const came
     if (n == 0 || n > CAMEO_REDIS_MAX_KEYS || cb == NULL)
         return CAMEO_EINVAL;
     conn_t *c = conn_of(t, loop);
-    if (c == NULL || c->state != CONN_READY) {
-        COUNT(t, errors);
-        return CAMEO_EUNAVAIL;
-    }
-    if (c->pending + (t->bus_set ? 2 : 1) > REDIS_MAX_PENDING) {
+    int err = c != NULL ? removal_send(c, keys, n, ORIGIN_USER, cb, arg) : CAMEO_EUNAVAIL;
+    if (err == CAMEO_OK)
+        return CAMEO_OK;
+    if (err == CAMEO_EBUSY)
         COUNT(t, busy);
+    if (err != CAMEO_ENOMEM)
         COUNT(t, errors);
-        return CAMEO_EBUSY;
-    }
-    op_t *op = op_keys(t, OP_DEL, "DEL", keys, n);
-    op_t *pub = NULL;
-    char *payload = NULL;
-    size_t payload_len = 0, skipped = 0;
-    if (op != NULL && t->bus_set) {
-        size_t bytes = 0;
-        for (size_t i = 0; i < n; i++)
-            bytes += keys[i].len + 1;
-        payload = malloc(bytes);
-        pub = calloc(1, sizeof(*pub));
-        if (payload != NULL)
-            payload_len = bus_payload(keys, n, payload, &skipped);
-    }
-    if (op == NULL || (t->bus_set && (payload == NULL || pub == NULL))) {
-        free(op);
-        free(pub);
-        free(payload);
-        return CAMEO_ENOMEM;
-    }
-    if (skipped > 0)
-        atomic_fetch_add_explicit(&t->bus_unsent, skipped, memory_order_relaxed);
-    op->done = cb;
-    op->arg = arg;
-    int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
-    if (err != CAMEO_OK) {
-        COUNT(t, errors);
-        free(op);
-        free(pub);
-        free(payload);
-        return err;
-    }
-    if (pub != NULL && payload_len > 0) {
-        const char *argv[3] = {"PUBLISH", t->channel, payload};
-        size_t argvlen[3] = {7, t->channel_len, payload_len};
-        pub->kind = OP_PUB;
-        if (conn_send(c, pub, 3, argv, argvlen) == CAMEO_OK) {
-            op->pub = pub; /* no reply can come before this: same thread, no loop turn */
-            pub = NULL;
-        } else {
-            /* Only out of memory, right after DEL went out: DEL answers alone. */
-            atomic_fetch_add_explicit(&t->bus_unsent, n - skipped, memory_order_relaxed);
-        }
-    }
-    free(pub);
-    free(payload); /* hiredis formatted its own copy */
-    return CAMEO_OK;
+    if (c != NULL)
+        retry_add_on(c, keys, n);
+    else
+        retry_add(t, keys, n);
+    return err;
 }
 
 static void redis_set_bus(cameo_tier_t *tier, const cameo_bus_handler_t *h)
@@ -1343,8 +1756,6 @@ static void redis_set_bus(cameo_tier_t *tier, const cameo_bus_handler_t *h)
     t->bus_set = h != NULL;
     t->bus = h != NULL ? *h : (cameo_bus_handler_t){0};
 }
-
-#define LOAD(t, field) atomic_load_explicit(&(t)->field, memory_order_relaxed)
 
 /* bytes, items and capacity stay 0: Redis is shared and its size is not
  * this instance's to know without I/O. evictions: 0 likewise (Redis's
@@ -1368,19 +1779,25 @@ static int redis_status(cameo_tier_t *tier, char *buf, size_t len)
     memcpy(last, t->last_error, sizeof(last));
     pthread_mutex_unlock(&t->lock);
     bool bus_up = atomic_load(&t->bus_up) != 0;
-    char bus[192] = "";
+    char bus[256] = "";
     if (t->bus_set)
         snprintf(bus, sizeof(bus),
                  "; bus %s, bus events %" PRIu64 ", bus resets %" PRIu64 ", bus malformed %" PRIu64
-                 ", bus unsent %" PRIu64,
+                 ", bus unsent %" PRIu64 ", own events skipped %" PRIu64,
                  bus_up ? "up" : "down", (uint64_t)LOAD(t, bus_events), (uint64_t)LOAD(t, bus_resets),
-                 (uint64_t)LOAD(t, bus_malformed), (uint64_t)LOAD(t, bus_unsent));
+                 (uint64_t)LOAD(t, bus_malformed), (uint64_t)LOAD(t, bus_unsent), (uint64_t)LOAD(t, bus_own));
+    char dels[160];
+    snprintf(dels, sizeof(dels),
+             "; deletes retried %" PRIu64 ", pending %" PRIu64 ", second deletes %" PRIu64
+             ", deletes lost %" PRIu64,
+             (uint64_t)LOAD(t, dels_retried), (uint64_t)(LOAD(t, retry_n) + LOAD(t, retry_inflight)),
+             (uint64_t)LOAD(t, dels_second), (uint64_t)LOAD(t, dels_lost));
     snprintf(buf, len,
              "%s connected %u/%u%s; corrupt %" PRIu64 ", timeouts %" PRIu64 ", puts dropped %" PRIu64
-             ", puts skipped %" PRIu64 ", busy %" PRIu64 ", reconnects %" PRIu64 "%s%s",
+             ", puts skipped %" PRIu64 ", busy %" PRIu64 ", reconnects %" PRIu64 "%s%s%s",
              t->where, connected, attached, bus, (uint64_t)LOAD(t, corrupt), (uint64_t)LOAD(t, timeouts),
              (uint64_t)LOAD(t, puts_dropped), (uint64_t)LOAD(t, puts_skipped), (uint64_t)LOAD(t, busy),
-             (uint64_t)LOAD(t, reconnects), last[0] != '\0' ? "; last error: " : "", last);
+             (uint64_t)LOAD(t, reconnects), dels, last[0] != '\0' ? "; last error: " : "", last);
     return attached > 0 && connected == attached && (!t->bus_set || bus_up) ? CAMEO_OK : CAMEO_EUNAVAIL;
 }
 
@@ -1398,6 +1815,13 @@ static void redis_destroy(cameo_tier_t *tier)
     free(t->pass);
     free(t->prefix);
     free(t->channel);
+    while (t->retry_head != NULL) {
+        rkey_t *k = t->retry_head;
+        t->retry_head = k->next;
+        free(k);
+    }
+    free(t->retry_tab);
+    pthread_mutex_destroy(&t->retry_lock);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -1599,6 +2023,21 @@ static int parse_url(redis_tier_t *t, const char *url, const char **why)
     return CAMEO_OK;
 }
 
+/* This instance's id on the bus: random, from getrandom; if that fails
+ * (no entropy yet, an old kernel), a mix of the clocks, the pid and an
+ * address -- unique enough to tell instances apart. */
+static uint64_t make_nonce(redis_tier_t *t)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+        return v;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mix[4] = {cameo_wall_ms(), (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32),
+                       (uint64_t)getpid(), (uint64_t)(uintptr_t)t};
+    return XXH3_64bits(mix, sizeof(mix));
+}
+
 int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out, char *errbuf, size_t errlen)
 {
     const char *why = NULL;
@@ -1607,7 +2046,15 @@ int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out,
     if (t == NULL)
         return CAMEO_ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->retry_lock, NULL);
     t->super.ops = &redis_ops;
+    t->retry_tab = calloc(RETRY_BUCKETS, sizeof(*t->retry_tab));
+    if (t->retry_tab == NULL) {
+        err = CAMEO_ENOMEM;
+        goto err;
+    }
+    t->nonce = make_nonce(t);
+    snprintf(t->nonce_line, sizeof(t->nonce_line), "@%016" PRIx64, t->nonce);
 
     err = parse_url(t, cfg->url, &why);
     if (err != CAMEO_OK)
@@ -1637,6 +2084,7 @@ int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out,
         goto err;
     }
     t->stuck_ms = t->timeout_ms * REDIS_STUCK_FACTOR;
+    t->second_ms = t->stuck_ms * SECOND_FACTOR;
     t->prefix_len = strlen(prefix) + strlen(KEY_VERSION);
     t->prefix = malloc(t->prefix_len + 1);
     if (t->prefix == NULL) {

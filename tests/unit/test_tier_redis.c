@@ -1089,6 +1089,19 @@ static void barrier_of(cameo_tier_t *t, tlp_loop_t *loop)
     got_reset(&g);
 }
 
+/* A tier's status counter reached at least min. */
+typedef struct at_least {
+    cameo_tier_t *t;
+    const char *label;
+    unsigned long long min;
+} at_least_t;
+
+static bool counter_at_least(void *arg)
+{
+    at_least_t *w = arg;
+    return status_num(w->t, w->label) >= w->min;
+}
+
 static void remove_keys(cameo_tier_t *t, tlp_loop_t *loop, const char *const *keys, size_t n, done_t *d)
 {
     cameo_key_t k[8];
@@ -1118,19 +1131,21 @@ static void test_bus_remove_is_del_and_publish_heard_by_every_instance(void **st
     const char *keys[] = {"p:x", "p:y"};
     done_t d = {0};
     remove_keys(a, &f->loop, keys, 2, &d);
-    heard_t w = {{ra, rb}, 0, "p:y", &d};
+    heard_t w = {{rb}, 0, "p:y", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    at_least_t own = {a, "own events skipped", 1};
+    assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
     assert_int_equal(1, d.calls);
     assert_int_equal(CAMEO_OK, d.err);
 
-    /* Exactly those keys, without the prefix, in one call, on both. */
-    rec_t *both[] = {ra, rb};
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(1, both[i]->calls);
-        assert_int_equal(2, both[i]->nkeys);
-        assert_string_equal("p:x", both[i]->keys[0]);
-        assert_string_equal("p:y", both[i]->keys[1]);
-    }
+    /* Exactly those keys, without the prefix, in one call, on the other
+     * instance; the publisher skips its own message. */
+    assert_int_equal(1, rb->calls);
+    assert_int_equal(2, rb->nkeys);
+    assert_string_equal("p:x", rb->keys[0]);
+    assert_string_equal("p:y", rb->keys[1]);
+    assert_int_equal(0, ra->calls);
+    assert_int_equal(0, status_num(b, "own events skipped"));
     assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:p:x cameo:v1:p:y"));
     assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:p:w"));
     assert_int_equal(1, command_calls(f->sync, "publish") - pub0);
@@ -1159,15 +1174,15 @@ static void test_bus_of_another_prefix_hears_nothing(void **state)
     const char *k = "p:x";
     done_t d = {0};
     remove_keys(a, &f->loop, &k, 1, &d);
-    heard_t w = {{ra}, 0, "p:x", &d};
-    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    at_least_t own = {a, "own events skipped", 1}; /* a's own message came back to a */
+    assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
     /* Published after a's, so delivered after it had it been c's too. */
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH other:v1:invalidate p:marker"));
     heard_t wc = {{rc}, 0, "p:marker", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &wc, WAIT_MS));
     assert_int_equal(1, rc->calls);
     assert_int_equal(1, rc->nkeys);
-    assert_int_equal(1, ra->nkeys);
+    assert_int_equal(0, ra->nkeys);
 
     bus_tier_close(a, &f->loop);
     bus_tier_close(c, &f->loop);
@@ -1203,7 +1218,7 @@ static void test_bus_redis_restart_is_reset_down_then_up(void **state)
     const char *k = "p:after";
     done_t d = {0};
     remove_keys(a, &f->loop, &k, 1, &d);
-    heard_t w = {{ra, rb}, 0, "p:after", &d};
+    heard_t w = {{rb}, 0, "p:after", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
     assert_int_equal(CAMEO_OK, d.err);
 
@@ -1251,7 +1266,7 @@ static void test_bus_frozen_server_is_dead_by_ping_then_back(void **state)
     const char *k = "p:thawed";
     done_t d = {0};
     remove_keys(b, &f->loop, &k, 1, &d);
-    heard_t w = {{ra, rb}, 0, "p:thawed", &d};
+    heard_t w = {{ra}, 0, "p:thawed", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
 
     bus_tier_close(a, &f->loop);
@@ -1263,9 +1278,9 @@ static void test_bus_frozen_server_is_dead_by_ping_then_back(void **state)
 static void test_bus_remove_in_flight_on_a_frozen_server_answers_once(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop);
-    recs_t up = {{ra}, 1, 1};
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
     assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
     assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
 
@@ -1283,14 +1298,17 @@ static void test_bus_remove_in_flight_on_a_frozen_server_answers_once(void **sta
 
     /* Redis runs both once thawed: the late replies are dropped, the event
      * is heard all the same. */
-    heard_t w = {{ra}, 0, "p:late", NULL};
+    heard_t w = {{rb}, 0, "p:late", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, 2 * WAIT_MS));
     assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
     barrier_of(a, &f->loop);
     assert_int_equal(1, d.calls);
+    assert_int_equal(0, ra->calls); /* its own */
 
     bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
     free(ra);
+    free(rb);
 }
 
 static void test_bus_malformed_messages_are_counted_and_good_keys_delivered(void **state)
@@ -1353,6 +1371,211 @@ static void test_without_set_bus_remove_publishes_nothing(void **state)
     assert_null(strstr(buf, "; bus ")); /* ("busy" is there) */
 }
 
+/* ---- deletes that may be undone by a late fill ---- */
+
+static bool data_conn_down(void *arg)
+{
+    char buf[512];
+    ((cameo_tier_t *)arg)->ops->status(arg, buf, sizeof(buf));
+    return strstr(buf, "connected 0/") != NULL;
+}
+
+typedef struct raw_key {
+    redisContext *c;
+    const char *key; /* with the prefix */
+} raw_key_t;
+
+static bool raw_key_gone(void *arg)
+{
+    raw_key_t *w = arg;
+    return cmd_int(w->c, "EXISTS %s", w->key) == 0;
+}
+
+static void test_refused_delete_is_retried_once_redis_is_back(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+
+    server_kill(&main_srv);
+    assert_true(tlp_run_until(&f->loop, data_conn_down, a, WAIT_MS));
+    cameo_key_t k = {"p:stale", 7};
+    done_t d = {0};
+    assert_int_equal(CAMEO_EUNAVAIL, a->ops->remove_async(a, &f->loop.super, &k, 1, on_done, &d));
+    assert_int_equal(1, status_num(a, "pending"));
+
+    /* Back, and the late fill lands before the tier reconnects (the loop
+     * has not turned since). */
+    server_start(&main_srv, NULL); /* the same port */
+    redisFree(f->sync);            /* the old server's */
+    f->sync = sync_connect(main_srv.port);
+    assert_non_null(f->sync);
+    freeReplyObject(cmd(f->sync, "SET cameo:v1:p:stale old-value"));
+
+    raw_key_t gone = {f->sync, "cameo:v1:p:stale"};
+    assert_true(tlp_run_until(&f->loop, raw_key_gone, &gone, WAIT_MS));
+    at_least_t retried = {a, "deletes retried", 1};
+    assert_true(tlp_run_until(&f->loop, counter_at_least, &retried, WAIT_MS));
+    assert_int_equal(0, status_num(a, "pending"));
+    /* Published too (or, if a bus resubscribed after it, by the second
+     * delete), without a nonce: the publisher applies it as well. */
+    heard_t w = {{ra, rb}, 0, "p:stale", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, 2 * WAIT_MS));
+    assert_int_equal(0, status_num(a, "own events skipped"));
+    assert_int_equal(0, d.calls); /* refused: the callback never runs */
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
+    free(ra);
+    free(rb);
+}
+
+static void test_confirmed_delete_is_repeated_after_the_window(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+    redisContext *sub = sync_connect(main_srv.port);
+    assert_non_null(sub);
+    freeReplyObject(cmd(sub, "SUBSCRIBE cameo:v1:invalidate"));
+
+    freeReplyObject(cmd(f->sync, "SET cameo:v1:p:twice v1"));
+    const char *k = "p:twice";
+    done_t d = {0};
+    remove_keys(a, &f->loop, &k, 1, &d);
+    heard_t w = {{rb}, 0, "p:twice", &d};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    assert_int_equal(CAMEO_OK, d.err);
+    assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:p:twice"));
+
+    /* A fill that started before the removal lands after it. */
+    size_t heard = rb->nkeys;
+    freeReplyObject(cmd(f->sync, "SET cameo:v1:p:twice stale"));
+    assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:p:twice"));
+    raw_key_t gone = {f->sync, "cameo:v1:p:twice"};
+    assert_true(tlp_run_until(&f->loop, raw_key_gone, &gone, 1000 + WAIT_MS)); /* the 1 s window */
+    /* Published again, without the nonce line: a applies it too (its memory
+     * may have been filled through another loop meanwhile). */
+    heard_t again = {{rb}, heard, "p:twice", NULL}, again_a = {{ra}, 0, "p:twice", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &again, WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, recs_heard, &again_a, WAIT_MS));
+    assert_int_equal(1, ra->calls);
+    assert_int_equal(1, status_num(a, "own events skipped")); /* the first one only */
+    assert_int_equal(1, status_num(a, "second deletes"));
+    assert_int_equal(0, status_num(a, "pending"));
+    assert_int_equal(1, d.calls);
+    redisReply *m1 = NULL, *m2 = NULL;
+    assert_int_equal(REDIS_OK, redisGetReply(sub, (void **)&m1));
+    assert_int_equal(REDIS_OK, redisGetReply(sub, (void **)&m2));
+    assert_int_equal('@', m1->element[2]->str[0]);
+    assert_int_equal(7, m2->element[2]->len);
+    assert_memory_equal("p:twice", m2->element[2]->str, 7);
+    freeReplyObject(m1);
+    freeReplyObject(m2);
+    redisFree(sub);
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
+    free(ra);
+    free(rb);
+}
+
+static void test_bus_own_events_are_skipped_by_nonce(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new(), *rb = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
+    recs_t up = {{ra, rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+    redisContext *sub = sync_connect(main_srv.port);
+    assert_non_null(sub);
+    freeReplyObject(cmd(sub, "SUBSCRIBE cameo:v1:invalidate"));
+
+    const char *k = "p:own";
+    done_t d = {0};
+    remove_keys(a, &f->loop, &k, 1, &d);
+    heard_t w = {{rb}, 0, "p:own", &d};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+    at_least_t own = {a, "own events skipped", 1};
+    assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
+    assert_int_equal(0, ra->calls);
+    assert_int_equal(1, rb->nkeys); /* the nonce line is not a key */
+    assert_int_equal(0, status_num(b, "own events skipped"));
+    assert_int_equal(0, status_num(b, "bus malformed"));
+
+    /* On the wire: "@" and 16 hex digits, then the keys. */
+    redisReply *m = NULL;
+    assert_int_equal(REDIS_OK, redisGetReply(sub, (void **)&m));
+    assert_int_equal(REDIS_REPLY_ARRAY, m->type);
+    assert_int_equal(3, m->elements);
+    const redisReply *payload = m->element[2];
+    assert_int_equal(17 + 1 + 5, payload->len);
+    assert_int_equal('@', payload->str[0]);
+    for (int i = 1; i < 17; i++)
+        assert_non_null(strchr("0123456789abcdef", payload->str[i]));
+    assert_memory_equal("\np:own", payload->str + 17, 6);
+
+    /* The same message again, from anyone: still a's own, still b's news. */
+    size_t from = rb->nkeys;
+    redisContext *pub = sync_connect(main_srv.port);
+    assert_non_null(pub);
+    assert_int_equal(3, cmd_int(pub, "PUBLISH cameo:v1:invalidate %b", payload->str, payload->len));
+    redisFree(pub);
+    freeReplyObject(m);
+    redisFree(sub);
+    heard_t w2 = {{rb}, from, "p:own", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w2, WAIT_MS));
+    own.min = 2;
+    assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
+    assert_int_equal(0, ra->calls);
+    assert_int_equal(0, status_num(a, "bus malformed"));
+
+    bus_tier_close(a, &f->loop);
+    bus_tier_close(b, &f->loop);
+    free(ra);
+    free(rb);
+}
+
+static void test_bus_messages_without_a_nonce_and_foreign_nonces_are_delivered(void **state)
+{
+    fx_t *f = *state;
+    rec_t *ra = rec_new();
+    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop);
+    recs_t up = {{ra}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+
+    const char *ch = "cameo:v1:invalidate";
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %s", ch, "p:old1\np:old2")); /* an older publisher */
+    assert_int_equal(
+        1, cmd_int(f->sync, "PUBLISH %s %s", ch, "@0123456789abcdef\np:new"));       /* another instance */
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %s", ch, "@0123456789abcdef")); /* no key */
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %s", ch, "@xyz\np:meta"));      /* a bad '@' line */
+    assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s p:last", ch));
+    heard_t w = {{ra}, 0, "p:last", NULL};
+    assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
+
+    assert_int_equal(5, ra->nkeys);
+    assert_int_equal(4, ra->calls);
+    assert_string_equal("p:old1", ra->keys[0]);
+    assert_string_equal("p:old2", ra->keys[1]);
+    assert_string_equal("p:new", ra->keys[2]);
+    assert_string_equal("p:meta", ra->keys[3]);
+    assert_string_equal("p:last", ra->keys[4]);
+    assert_int_equal(2, status_num(a, "bus malformed"));
+    assert_int_equal(0, status_num(a, "own events skipped"));
+    assert_int_equal(5, status_num(a, "bus events"));
+
+    bus_tier_close(a, &f->loop);
+    free(ra);
+}
+
 /* Two loops turned alternately on this thread. */
 typedef struct two {
     tlp_loop_t *l1, *l2;
@@ -1407,8 +1630,16 @@ static void test_bus_detach_frees_it_silently_and_the_next_attach_takes_it(void 
     assert_true(run_two_until(&two, tier_up, a, WAIT_MS));
     done_t d2 = {0};
     k = "p:moved";
-    remove_keys(a, &l2, &k, 1, &d2); /* published from l2, heard on l1 */
-    heard_t w = {{ra}, 0, "p:moved", &d2};
+    remove_keys(a, &l2, &k, 1, &d2); /* published from l2, skipped as its own on l1 */
+    assert_true(run_two_until(&two, done_called, &d2, WAIT_MS));
+    at_least_t own = {a, "own events skipped", 1};
+    assert_true(run_two_until(&two, counter_at_least, &own, WAIT_MS));
+    /* Another publisher's message is heard on l1. */
+    redisContext *sync = sync_connect(main_srv.port);
+    assert_non_null(sync);
+    assert_int_equal(1, cmd_int(sync, "PUBLISH cameo:v1:invalidate p:moved"));
+    redisFree(sync);
+    heard_t w = {{ra}, 0, "p:moved", NULL};
     assert_true(run_two_until(&two, recs_heard, &w, WAIT_MS));
 
     a->ops->detach(a, &l2.super);
@@ -1469,6 +1700,11 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_set_bus_remove_publishes_nothing, setup, teardown),
         cmocka_unit_test(test_bus_detach_frees_it_silently_and_the_next_attach_takes_it),
+        cmocka_unit_test_setup_teardown(test_refused_delete_is_retried_once_redis_is_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_confirmed_delete_is_repeated_after_the_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_own_events_are_skipped_by_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bus_messages_without_a_nonce_and_foreign_nonces_are_delivered,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

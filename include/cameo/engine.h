@@ -23,6 +23,7 @@
 #define CAMEO_ENGINE_H
 
 #include "cameo/cache.h"
+#include "cameo/events.h"
 #include "cameo/loop.h"
 #include "cameo/metrics.h"
 #include "cameo/origin.h"
@@ -36,6 +37,7 @@ typedef struct cameo_engine_config {
     uint64_t negative_ttl_ms; /* unknown users and avatar versions (default 10 s) */
     uint64_t blob_ttl_ms;     /* avatar bytes, immutable (default 1 day) */
     uint64_t bus_down_ttl_ms; /* with a bus that is down: how long a local profile is trusted (default 1 s) */
+    cameo_hub_t *hub;         /* optional: every committed write is published there as a change event */
 } cameo_engine_config_t;
 
 /*
@@ -104,6 +106,8 @@ typedef struct cameo_write {
     uint64_t _now;
     char _id[CAMEO_ID_MAX + 1];
     int _op;
+    char _event[CAMEO_EVENT_DATA_MAX]; /* the change event's JSON, for the bus */
+    size_t _event_len;
 } cameo_write_t;
 
 /* Writes through to the origin (now_wall: ms since the epoch, stored as

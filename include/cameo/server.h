@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "cameo/engine.h"
+#include "cameo/events.h"
 
 typedef struct cameo_server cameo_server_t;
 
@@ -24,7 +25,9 @@ typedef struct cameo_server_config {
     size_t max_profile_size; /* bytes of a profile document (64 KiB) */
     size_t max_batch_body;   /* bytes of a batch or invalidate body (256 KiB) */
     cameo_engine_t *engine;
-    cameo_metrics_t *metrics; /* nworkers == workers */
+    cameo_metrics_t *metrics;  /* nworkers == workers */
+    cameo_hub_t *hub;          /* change events for GET /v1/events */
+    uint64_t sse_keepalive_ms; /* comment line on idle event streams */
 } cameo_server_config_t;
 
 /*

@@ -51,6 +51,8 @@ typedef void (*cameo_tier_done_cb)(void *arg, int err);
 typedef struct cameo_bus_handler {
     void (*invalidated)(void *arg, const cameo_key_t *keys, size_t n);
     void (*reset)(void *arg, int up);
+    /* Another instance's change event (publish_event's data, JSON). */
+    void (*event)(void *arg, const char *data, size_t len);
     void *arg;
 } cameo_bus_handler_t;
 
@@ -110,6 +112,12 @@ typedef struct cameo_tier_ops {
     /* Optional (a bus): the engine's handler, set once before any attach.
      * The tier keeps one subscription for the process. */
     void (*set_bus)(cameo_tier_t *t, const cameo_bus_handler_t *h);
+
+    /* Optional (a bus): sends data (at most 512 bytes) to every other
+     * instance's handler->event. Fire and forget, on loop's connection:
+     * after a remove_async on the same loop it arrives after that removal's
+     * invalidation. Dropped (counted) while disconnected. */
+    void (*publish_event)(cameo_tier_t *t, cameo_loop_t *loop, const char *data, size_t len);
 
     /* Optional, local tiers: removes every key starting with prefix (the
      * engine's flush when the bus comes back). Returns how many. */

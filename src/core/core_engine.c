@@ -23,9 +23,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <xxhash.h>
 
 #include "cameo/log.h"
+#include "cameo/media.h"
 #include "cameo/resp.h"
 
 #define TIERS_MAX 4
@@ -95,6 +97,7 @@ typedef struct fill_call {
 
 static void on_bus_invalidated(void *arg, const cameo_key_t *keys, size_t n);
 static void on_bus_reset(void *arg, int up);
+static void on_bus_event(void *arg, const char *data, size_t len);
 
 static uint64_t clock_us(void)
 {
@@ -152,7 +155,7 @@ int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *t
     if (e->cfg.bus_down_ttl_ms == 0)
         e->cfg.bus_down_ttl_ms = 1000;
     if (e->remote != NULL && e->remote->ops->set_bus != NULL) {
-        e->bus = (cameo_bus_handler_t){on_bus_invalidated, on_bus_reset, e};
+        e->bus = (cameo_bus_handler_t){on_bus_invalidated, on_bus_reset, on_bus_event, e};
         e->has_bus = 1;
         e->remote->ops->set_bus(e->remote, &e->bus);
     }
@@ -821,6 +824,41 @@ static void on_bus_invalidated(void *arg, const cameo_key_t *keys, size_t n)
     atomic_fetch_add_explicit(&e->metrics->bus_events, 1, memory_order_relaxed);
 }
 
+/* The bus: another instance's change event, into this instance's hub. */
+static void on_bus_event(void *arg, const char *data, size_t len)
+{
+    cameo_engine_t *e = arg;
+    if (e->cfg.hub == NULL)
+        return;
+    json_t *j = json_loadb(data, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *user = json_string_value(json_object_get(j, "user"));
+    const char *version = json_string_value(json_object_get(j, "version"));
+    json_t *at = json_object_get(j, "at");
+    static const char *const types[] = {"profile.updated", "profile.deleted", "avatar.updated",
+                                        "avatar.deleted"};
+    int known = 0;
+    for (size_t i = 0; type != NULL && i < 4; i++)
+        known |= strcmp(type, types[i]) == 0;
+    cameo_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    if (known && id != NULL && strlen(id) < sizeof(ev.id) && user != NULL &&
+        cameo_id_valid(user, strlen(user)) &&
+        (version == NULL || cameo_version_valid(version, strlen(version))) && json_is_integer(at)) {
+        snprintf(ev.type, sizeof(ev.type), "%s", type);
+        snprintf(ev.id, sizeof(ev.id), "%s", id);
+        snprintf(ev.user, sizeof(ev.user), "%s", user);
+        if (version != NULL)
+            snprintf(ev.version, sizeof(ev.version), "%s", version);
+        ev.at_ms = (uint64_t)json_integer_value(at);
+        cameo_hub_publish(e->cfg.hub, &ev);
+    } else {
+        cameo_log(CAMEO_LOG_WARN, "bus_event_malformed", "bytes=%zu", len);
+    }
+    json_decref(j);
+}
+
 /* The bus came up (again) or went away. Coming up, events may have been
  * missed: every profile in the local tiers is dropped (avatar bytes are
  * immutable and stay). */
@@ -852,6 +890,27 @@ static void write_task_run(cameo_task_t *t)
     w->done(w);
 }
 
+/* The change event of a committed write: to this instance's hub at once,
+ * and (its JSON kept in w) to the other instances after the removal. */
+static void publish_event(cameo_engine_t *e, cameo_write_t *w, int op, const char *id,
+                          const cameo_profile_rec_t *rec)
+{
+    static const char *const types[] = {"profile.updated", "profile.deleted", "avatar.updated",
+                                        "avatar.deleted"};
+    if (e->cfg.hub == NULL)
+        return;
+    cameo_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    snprintf(ev.type, sizeof(ev.type), "%s", types[op]);
+    snprintf(ev.user, sizeof(ev.user), "%s", id);
+    if (op == WRITE_PUT_AVATAR && rec != NULL && rec->avatar_version != NULL)
+        snprintf(ev.version, sizeof(ev.version), "%s", rec->avatar_version);
+    ev.at_ms = rec != NULL && rec->updated_at != 0 ? rec->updated_at : cameo_wall_ms();
+    cameo_hub_new_id(e->cfg.hub, &ev);
+    cameo_hub_publish(e->cfg.hub, &ev);
+    w->_event_len = cameo_event_json(&ev, w->_event, sizeof(w->_event));
+}
+
 static void on_remote_removed(void *arg, int err)
 {
     (void)err; /* counted by the tier; the local tiers are already clean */
@@ -868,8 +927,12 @@ static void write_remote_run(cameo_task_t *t)
     cameo_key_t k = {key, cameo_key_profile(key, w->_id)};
     if (e->has_bus)
         cameo_metrics_inc(&e->metrics->bus_sent);
-    if (e->remote->ops->remove_async(e->remote, w->loop, &k, 1, on_remote_removed, w) != CAMEO_OK)
-        w->done(w); /* Redis is away: the tier counts it; its copy expires by its TTL */
+    int rc = e->remote->ops->remove_async(e->remote, w->loop, &k, 1, on_remote_removed, w);
+    /* Same connection, after the removal: others invalidate, then announce. */
+    if (e->has_bus && w->_event_len > 0 && e->remote->ops->publish_event != NULL)
+        e->remote->ops->publish_event(e->remote, w->loop, w->_event, w->_event_len);
+    if (rc != CAMEO_OK)
+        w->done(w); /* Redis is away: the tier keeps the delete and retries it */
 }
 
 /* Origin callback of every write: drop the user's entries from the local
@@ -881,8 +944,10 @@ static void on_write(void *arg, int err, const cameo_profile_rec_t *rec, int cre
     cameo_write_t *w = arg;
     cameo_engine_t *e = w->_engine;
     cameo_metrics_origin(e->metrics, write_ops[w->_op], err, clock_us() - w->_now);
-    if (err == CAMEO_OK)
+    if (err == CAMEO_OK) {
         cameo_engine_invalidate(e, w->_id);
+        publish_event(e, w, w->_op, w->_id, rec);
+    }
     w->err = err;
     w->created = created;
     w->entry = NULL;

@@ -23,7 +23,8 @@ typedef enum {
     T_DURATION,
     T_URL,
     T_PREFIX,
-    T_TIMEOUT /* a duration from 1 ms to 60 s */
+    T_TIMEOUT, /* a duration from 1 ms to 60 s */
+    T_COUNT    /* a number from 1 to 1,000,000 */
 } opt_type_t;
 
 typedef struct opt {
@@ -60,6 +61,12 @@ static const opt_t opts[] = {
      OFF(redis_prefix)},
     {"--redis-timeout", "CAMEO_REDIS_TIMEOUT", "50ms",
      "per Redis command; then the read goes on without Redis", T_TIMEOUT, OFF(redis_timeout_ms)},
+    {"--sse-max", "CAMEO_SSE_MAX", "1024", "GET /v1/events streams at once (503 past it)", T_COUNT,
+     OFF(sse_max)},
+    {"--sse-keepalive", "CAMEO_SSE_KEEPALIVE", "15s", "comment line sent on an idle event stream", T_TIMEOUT,
+     OFF(sse_keepalive_ms)},
+    {"--events-backlog", "CAMEO_EVENTS_BACKLOG", "1024", "events kept for Last-Event-ID resume", T_COUNT,
+     OFF(events_backlog)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -216,6 +223,16 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
             return -1;
         }
         strcpy(field, value);
+        return 0;
+    }
+    case T_COUNT: {
+        char *end;
+        unsigned long n = strtoul(value, &end, 10);
+        if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 || n > 1000000) {
+            snprintf(errbuf, errlen, "%s: expected a number from 1 to 1000000, got '%.32s'", source, value);
+            return -1;
+        }
+        *(unsigned *)(void *)field = (unsigned)n;
         return 0;
     }
     case T_TIMEOUT:

@@ -22,6 +22,9 @@ typedef struct cameo_config {
     char redis_url[1024]; /* "" without Redis; may hold a password: never print it */
     char redis_prefix[128];
     uint64_t redis_timeout_ms;
+    unsigned sse_max; /* GET /v1/events streams at once */
+    uint64_t sse_keepalive_ms;
+    unsigned events_backlog; /* events kept for Last-Event-ID resume */
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

@@ -105,6 +105,7 @@ static int serve(int argc, char **argv)
     cameo_tier_t *mem = NULL, *redis = NULL;
     cameo_metrics_t *metrics = NULL;
     cameo_engine_t *engine = NULL;
+    cameo_hub_t *hub = NULL;
     cameo_server_t *server = NULL;
 
     cameo_local_config_t lcfg = {.dir = cfg.data_dir};
@@ -128,9 +129,10 @@ static int serve(int argc, char **argv)
     }
     cameo_tier_t *tiers[] = {mem, redis};
     metrics = cameo_metrics_create(cfg.workers, cameo_now_ms());
+    hub = cameo_hub_create(cfg.events_backlog, cfg.sse_max);
     cameo_engine_config_t ecfg = {
-        .ttl_ms = cfg.ttl_ms, .grace_ms = cfg.grace_ms, .negative_ttl_ms = cfg.negative_ttl_ms};
-    if (metrics == NULL ||
+        .ttl_ms = cfg.ttl_ms, .grace_ms = cfg.grace_ms, .negative_ttl_ms = cfg.negative_ttl_ms, .hub = hub};
+    if (metrics == NULL || hub == NULL ||
         cameo_engine_create(&ecfg, tiers, redis != NULL ? 2 : 1, origin, metrics, &engine) != CAMEO_OK) {
         fprintf(stderr, "cameo: out of memory\n");
         goto out;
@@ -145,6 +147,8 @@ static int serve(int argc, char **argv)
         .max_batch_body = 256 * 1024,
         .engine = engine,
         .metrics = metrics,
+        .hub = hub,
+        .sse_keepalive_ms = cfg.sse_keepalive_ms,
     };
     if (cameo_server_start(&scfg, &server, err, sizeof(err)) != CAMEO_OK) {
         fprintf(stderr, "cameo: --listen: %s\n", err);
@@ -181,6 +185,7 @@ out:
     if (mem != NULL)
         mem->ops->destroy(mem);
     cameo_metrics_destroy(metrics);
+    cameo_hub_destroy(hub);
     if (rc == 0)
         cameo_log(CAMEO_LOG_INFO, "stopped", NULL);
     return rc;

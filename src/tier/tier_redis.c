@@ -201,6 +201,7 @@
 #define BUS_PING_MS 1000         /* the subscription's keepalive */
 #define BUS_DEAD_MS 3000         /* nothing received for this long: the subscription is dead */
 #define BUS_NONCE_LINE 17        /* "@" and 16 hex digits: a bus message's first line */
+#define BUS_EVENT_MAX 512        /* publish_event's data (tier.h) */
 #define RETRY_MAX_KEYS 65536     /* unconfirmed deletes kept for retry, per tier */
 #define RETRY_BUCKETS 16384      /* the retry set's hash table (a power of two) */
 #define RETRY_DELAY_MS 50        /* a connection with keys to retry looks again this soon */
@@ -1387,6 +1388,14 @@ static void bus_deliver(conn_t *c, const char *p, size_t len)
             goto done;
         }
         p = nl + 1;
+        if (p < end && p[0] == '!') { /* a change event (publish_event), not keys */
+            if (t->bus.event != NULL) {
+                c->in_cb++;
+                t->bus.event(t->bus.arg, p + 1, (size_t)(end - p - 1));
+                c->in_cb--;
+            }
+            return;
+        }
     }
     for (;;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -1749,6 +1758,33 @@ static int redis_remove_async(cameo_tier_t *tier, cameo_loop_t *loop, const came
     return err;
 }
 
+/* A change event: "@<nonce>\n!<data>" on the bus channel, no callback. */
+static void redis_publish_event(cameo_tier_t *tier, cameo_loop_t *loop, const char *data, size_t len)
+{
+    redis_tier_t *t = (redis_tier_t *)tier;
+    char buf[BUS_NONCE_LINE + 2 + BUS_EVENT_MAX];
+    conn_t *c = t->bus_set && len > 0 && len <= BUS_EVENT_MAX ? conn_of(t, loop) : NULL;
+    op_t *pub = NULL;
+    if (c == NULL || c->state != CONN_READY || c->pending + 1 > REDIS_MAX_PENDING ||
+        (pub = calloc(1, sizeof(*pub))) == NULL) {
+        if (t->bus_set)
+            COUNT(t, bus_unsent);
+        return;
+    }
+    memcpy(buf, t->nonce_line, BUS_NONCE_LINE);
+    buf[BUS_NONCE_LINE] = '\n';
+    buf[BUS_NONCE_LINE + 1] = '!';
+    memcpy(buf + BUS_NONCE_LINE + 2, data, len);
+    const char *argv[3] = {"PUBLISH", t->channel, buf};
+    size_t argvlen[3] = {7, t->channel_len, BUS_NONCE_LINE + 2 + len};
+    pub->kind = OP_PUB;
+    pub->origin = ORIGIN_USER;
+    if (conn_send(c, pub, 3, argv, argvlen) != CAMEO_OK) {
+        free(pub);
+        COUNT(t, bus_unsent);
+    }
+}
+
 static void redis_set_bus(cameo_tier_t *tier, const cameo_bus_handler_t *h)
 {
     redis_tier_t *t = (redis_tier_t *)tier;
@@ -1833,6 +1869,7 @@ static const cameo_tier_ops_t redis_ops = {
     .get_async = redis_get_async,
     .put_async = redis_put_async,
     .remove_async = redis_remove_async,
+    .publish_event = redis_publish_event,
     .set_bus = redis_set_bus,
     .stats = redis_stats,
     .status = redis_status,

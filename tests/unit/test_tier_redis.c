@@ -1029,7 +1029,7 @@ static cameo_tier_t *bus_tier(const char *prefix, rec_t *r, tlp_loop_t *loop)
     cameo_redis_config_t cfg = {.url = url, .prefix = prefix};
     assert_int_equal(CAMEO_OK, cameo_tier_redis_create(&cfg, &t, err, sizeof(err)));
     if (r != NULL) {
-        cameo_bus_handler_t h = {rec_invalidated, rec_reset, r};
+        cameo_bus_handler_t h = {.invalidated = rec_invalidated, .reset = rec_reset, .arg = r};
         t->ops->set_bus(t, &h);
     }
     assert_int_equal(CAMEO_OK, t->ops->attach(t, &loop->super));

@@ -1,0 +1,233 @@
+/*
+ * core_events.c - the hub of change events: a ring of the last events
+ * (the backlog for Last-Event-ID resume), a cap on event streams, and one
+ * listener per worker loop that is woken when events arrive. See events.h.
+ *
+ * Called by the engine (events of writes through this instance), the bus
+ * (events of other instances) and the HTTP layer (GET /v1/events).
+ *
+ * Locks: one mutex guards everything but the stream count (an atomic).
+ * Listeners are never freed before the hub, so a wake-up task already
+ * posted to a loop stays valid after unlisten; it then does nothing.
+ */
+#include "cameo/events.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define LISTENERS_MAX 256 /* worker loops; --workers is at most 256 */
+
+typedef struct listener {
+    cameo_task_t task; /* first: the wake-up posted to the loop */
+    cameo_hub_t *hub;
+    cameo_loop_t *loop;
+    void (*notify)(void *arg);
+    void *arg;
+    int active;  /* hub lock */
+    int pending; /* hub lock: a wake-up is posted and has not run */
+} listener_t;
+
+struct cameo_hub {
+    pthread_mutex_t lock;
+    cameo_event_t *ring; /* ring[(seq - 1) % cap]; hub lock */
+    size_t cap, count;   /* hub lock */
+    uint64_t next_seq;   /* hub lock */
+    listener_t *listeners[LISTENERS_MAX];
+    size_t nlisteners; /* hub lock */
+    unsigned max_subs;
+    atomic_uint subs;
+    uint32_t instance; /* random, names this instance in event ids */
+    atomic_uint_fast64_t ids;
+};
+
+cameo_hub_t *cameo_hub_create(size_t backlog, unsigned max_subscribers)
+{
+    cameo_hub_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->cap = backlog ? backlog : 1024;
+    h->ring = calloc(h->cap, sizeof(*h->ring));
+    if (h->ring == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->max_subs = max_subscribers ? max_subscribers : 1024;
+    h->next_seq = 1;
+    if (getrandom(&h->instance, sizeof(h->instance), 0) != (ssize_t)sizeof(h->instance)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        h->instance = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    return h;
+}
+
+void cameo_hub_destroy(cameo_hub_t *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->nlisteners; i++)
+        free(h->listeners[i]);
+    pthread_mutex_destroy(&h->lock);
+    free(h->ring);
+    free(h);
+}
+
+void cameo_hub_new_id(cameo_hub_t *h, cameo_event_t *ev)
+{
+    uint64_t n = atomic_fetch_add(&h->ids, 1) + 1;
+    snprintf(ev->id, sizeof(ev->id), "%" PRIu64 "-%08x-%" PRIu64, ev->at_ms, h->instance, n);
+}
+
+static void listener_run(cameo_task_t *t)
+{
+    listener_t *l = (listener_t *)t;
+    pthread_mutex_lock(&l->hub->lock);
+    l->pending = 0;
+    int active = l->active;
+    pthread_mutex_unlock(&l->hub->lock);
+    if (active)
+        l->notify(l->arg);
+}
+
+/* Caller holds the lock. */
+static uint64_t find_locked(cameo_hub_t *h, const char *id)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        const cameo_event_t *ev = &h->ring[(h->next_seq - 1 - 1 - i) % h->cap];
+        if (strcmp(ev->id, id) == 0)
+            return ev->seq;
+    }
+    return 0;
+}
+
+uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
+{
+    pthread_mutex_lock(&h->lock);
+    if (ev->id[0] != '\0' && find_locked(h, ev->id) != 0) {
+        pthread_mutex_unlock(&h->lock);
+        return 0; /* heard twice (from the bus and locally): once is enough */
+    }
+    uint64_t seq = h->next_seq++;
+    cameo_event_t *slot = &h->ring[(seq - 1) % h->cap];
+    *slot = *ev;
+    slot->seq = seq;
+    if (h->count < h->cap)
+        h->count++;
+    for (size_t i = 0; i < h->nlisteners; i++) {
+        listener_t *l = h->listeners[i];
+        if (l->active && !l->pending) {
+            l->pending = 1;
+            l->loop->post(l->loop, &l->task);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return seq;
+}
+
+size_t cameo_hub_read(cameo_hub_t *h, uint64_t after, cameo_event_t *out, size_t max, uint64_t *oldest)
+{
+    pthread_mutex_lock(&h->lock);
+    uint64_t first = h->count ? h->next_seq - h->count : 0;
+    *oldest = first;
+    size_t n = 0;
+    if (h->count) {
+        for (uint64_t s = after + 1 > first ? after + 1 : first; s < h->next_seq && n < max; s++)
+            out[n++] = h->ring[(s - 1) % h->cap];
+    }
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+uint64_t cameo_hub_find(cameo_hub_t *h, const char *id)
+{
+    pthread_mutex_lock(&h->lock);
+    uint64_t seq = find_locked(h, id);
+    pthread_mutex_unlock(&h->lock);
+    return seq;
+}
+
+uint64_t cameo_hub_last(cameo_hub_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    uint64_t seq = h->next_seq - 1;
+    pthread_mutex_unlock(&h->lock);
+    return seq;
+}
+
+int cameo_hub_acquire(cameo_hub_t *h)
+{
+    unsigned n = atomic_load(&h->subs);
+    do {
+        if (n >= h->max_subs)
+            return CAMEO_EBUSY;
+    } while (!atomic_compare_exchange_weak(&h->subs, &n, n + 1));
+    return CAMEO_OK;
+}
+
+void cameo_hub_release(cameo_hub_t *h)
+{
+    atomic_fetch_sub(&h->subs, 1);
+}
+
+unsigned cameo_hub_subscribers(cameo_hub_t *h)
+{
+    return atomic_load(&h->subs);
+}
+
+int cameo_hub_listen(cameo_hub_t *h, cameo_loop_t *loop, void (*notify)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&h->lock);
+    listener_t *l = NULL;
+    for (size_t i = 0; i < h->nlisteners && l == NULL; i++)
+        if (h->listeners[i]->loop == loop)
+            l = h->listeners[i]; /* listening again after an unlisten: reuse */
+    if (l == NULL) {
+        if (h->nlisteners == LISTENERS_MAX || (l = calloc(1, sizeof(*l))) == NULL) {
+            pthread_mutex_unlock(&h->lock);
+            return CAMEO_ENOMEM;
+        }
+        l->task.run = listener_run;
+        l->hub = h;
+        l->loop = loop;
+        h->listeners[h->nlisteners++] = l;
+    }
+    l->notify = notify;
+    l->arg = arg;
+    l->active = 1;
+    pthread_mutex_unlock(&h->lock);
+    return CAMEO_OK;
+}
+
+void cameo_hub_unlisten(cameo_hub_t *h, cameo_loop_t *loop)
+{
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->nlisteners; i++)
+        if (h->listeners[i]->loop == loop)
+            h->listeners[i]->active = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
+size_t cameo_event_json(const cameo_event_t *ev, char *buf, size_t len)
+{
+    /* user and version are validated ([A-Za-z0-9._-]), ids are ours: no
+     * escaping is needed. */
+    int n;
+    if (ev->version[0] != '\0')
+        n = snprintf(buf, len,
+                     "{\"type\":\"%s\",\"id\":\"%s\",\"user\":\"%s\",\"version\":\"%s\",\"at\":%" PRIu64 "}",
+                     ev->type, ev->id, ev->user, ev->version, ev->at_ms);
+    else
+        n = snprintf(buf, len,
+                     "{\"type\":\"%s\",\"id\":\"%s\",\"user\":\"%s\",\"version\":null,\"at\":%" PRIu64 "}",
+                     ev->type, ev->id, ev->user, ev->at_ms);
+    if (n < 0)
+        return 0;
+    return (size_t)n < len ? (size_t)n : len - 1;
+}

@@ -23,7 +23,8 @@ static const int status_codes[CAMEO_STATUS_SLOTS - 1] = {200, 201, 204, 302, 304
                                                          405, 413, 415, 431, 500, 502, 503, 504};
 
 static const char *const route_names[CAMEO_ROUTE_COUNT] = {
-    "user", "user_avatar", "avatar", "batch", "invalidate", "healthz", "readyz", "metrics", "stats", "other",
+    "user",   "user_avatar", "avatar", "batch",  "invalidate", "healthz",
+    "readyz", "metrics",     "stats",  "events", "other",
 };
 
 static const char *const op_names[CAMEO_OP_COUNT] = {

@@ -785,6 +785,11 @@ static void render_metrics(rctx_t *c, FILE *f)
     cameo_tier_t *const *tiers;
     size_t n = cameo_engine_tiers(engine, &tiers);
     cameo_metrics_prometheus(c->w->server->cfg.metrics, tiers, n, cameo_engine_origin(engine)->ops->name, f);
+    cameo_hub_t *hub = c->w->server->cfg.hub;
+    fprintf(f,
+            "# HELP cameo_sse_subscribers Open GET /v1/events streams.\n"
+            "# TYPE cameo_sse_subscribers gauge\ncameo_sse_subscribers %u\n",
+            hub != NULL ? cameo_hub_subscribers(hub) : 0u);
 }
 
 static void render_stats(rctx_t *c, FILE *f)
@@ -874,6 +879,35 @@ static void send_stats(rctx_t *c)
     send_rendered(c, "application/json", render_stats);
 }
 
+/* GET /v1/events: a server-sent event stream (http_events.c); HEAD: its
+ * headers only. Counted as one request when the stream starts. */
+static void route_events(rctx_t *c)
+{
+    cameo_sse_stream_t *st = NULL;
+    if (c->head) {
+        account(c, 200);
+        cameo__events_head(c->req);
+        return;
+    }
+    switch (cameo__events_open(c->w, c->req, &st)) {
+    case CAMEO_OK:
+        account(c, 200);
+        cameo__events_start(st);
+        break;
+    case CAMEO_EBUSY:
+        add_header(c->req, H2O_TOKEN_RETRY_AFTER, H2O_STRLIT("5"));
+        send_error(c, 503, "unavailable", "too many event streams are open (--sse-max); retry later");
+        break;
+    case CAMEO_EUNAVAIL:
+        add_header(c->req, H2O_TOKEN_RETRY_AFTER, H2O_STRLIT("5"));
+        send_error(c, 503, "unavailable", "event streams are not available: the server is shutting down");
+        break;
+    default:
+        send_error(c, 503, "unavailable", "out of memory");
+        break;
+    }
+}
+
 /* Endpoints at a fixed path. */
 static const struct {
     const char *path;
@@ -887,6 +921,7 @@ static const struct {
     {"/v1/stats", CAMEO_ROUTE_STATS, 1, send_stats},
     {"/v1/users:batch", CAMEO_ROUTE_BATCH, 0, route_batch},
     {"/v1/invalidate", CAMEO_ROUTE_INVALIDATE, 0, route_invalidate},
+    {"/v1/events", CAMEO_ROUTE_EVENTS, 1, route_events},
 };
 
 static void route(rctx_t *c)

@@ -84,7 +84,20 @@ static void *worker_main(void *arg)
     cameo_worker_t *w = arg;
     h2o_evloop_t *loop = w->ctx.loop;
 
+    /* The queue's pipe socket takes its read buffers from the creating
+     * thread's (thread-local, unlocked) buffer pool in h2o 2.2.5: made on the
+     * main thread, every worker shared that pool, and simultaneous wake-ups
+     * (events reach every worker at once) corrupted it. Create it here. */
+    w->queue = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(w->queue, &w->tasks, cameo__loop_run_posted);
+    h2o_multithread_register_receiver(w->queue, &w->ctl, on_ctl);
+    pthread_mutex_lock(&w->server->ready_lock);
+    w->server->ready++;
+    pthread_cond_broadcast(&w->server->ready_cond);
+    pthread_mutex_unlock(&w->server->ready_lock);
+
     cameo_engine_attach(w->server->cfg.engine, &w->loop);
+    cameo__events_listen(w);
     w->listener = h2o_evloop_socket_create(loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     h2o_socket_read_start(w->listener, on_accept);
@@ -92,9 +105,11 @@ static void *worker_main(void *arg)
     for (;;) {
         if (w->stopping) {
             uint64_t deadline = atomic_load(&w->server->deadline_ms);
+            /* Ends the event streams (they would never finish on their own). */
+            size_t streams = cameo__events_drain(w);
             /* Done when no request is in flight and every connection has
              * closed (h2o cannot dispose a context with open ones). */
-            if ((w->inflight == 0 && w->conns == 0 && atomic_load(&w->posted) == 0 &&
+            if ((w->inflight == 0 && w->conns == 0 && streams == 0 && atomic_load(&w->posted) == 0 &&
                  cameo_engine_idle(w->server->cfg.engine)) ||
                 mono_ms() >= deadline)
                 break;
@@ -106,6 +121,7 @@ static void *worker_main(void *arg)
             break;
         }
     }
+    cameo__events_unlisten(w);
     cameo_engine_detach(w->server->cfg.engine, &w->loop);
     /* request_shutdown armed HTTP/2's GOAWAY resend timer (unused here);
      * the context cannot be disposed with it linked. */
@@ -164,6 +180,8 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
         return CAMEO_ENOMEM;
     }
     s->cfg = *cfg;
+    pthread_mutex_init(&s->ready_lock, NULL);
+    pthread_cond_init(&s->ready_cond, NULL);
     s->workers = calloc(cfg->workers, sizeof(*s->workers));
     if (s->workers == NULL) {
         free(s);
@@ -195,9 +213,6 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
         h2o_context_init(&w->ctx, h2o_evloop_create(), &s->config);
         w->accept_ctx.ctx = &w->ctx;
         w->accept_ctx.hosts = s->config.hosts;
-        w->queue = h2o_multithread_create_queue(w->ctx.loop);
-        h2o_multithread_register_receiver(w->queue, &w->tasks, cameo__loop_run_posted);
-        h2o_multithread_register_receiver(w->queue, &w->ctl, on_ctl);
     }
     for (; started < cfg->workers; started++) {
         cameo_worker_t *w = &s->workers[started];
@@ -206,9 +221,17 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
             goto err;
         }
     }
+    pthread_mutex_lock(&s->ready_lock);
+    while (s->ready < started)
+        pthread_cond_wait(&s->ready_cond, &s->ready_lock);
+    pthread_mutex_unlock(&s->ready_lock);
     *out = s;
     return CAMEO_OK;
 err:
+    pthread_mutex_lock(&s->ready_lock);
+    while (s->ready < started)
+        pthread_cond_wait(&s->ready_cond, &s->ready_lock);
+    pthread_mutex_unlock(&s->ready_lock);
     atomic_store(&s->deadline_ms, 0);
     for (unsigned i = 0; i < started; i++) {
         h2o_multithread_message_t *m = calloc(1, sizeof(*m));
@@ -268,6 +291,8 @@ void cameo_server_free(cameo_server_t *s)
         free(w->queue);
     }
     h2o_config_dispose(&s->config);
+    pthread_mutex_destroy(&s->ready_lock);
+    pthread_cond_destroy(&s->ready_cond);
     free(s->workers);
     free(s);
 }

@@ -84,6 +84,9 @@ void cameo_metrics_destroy(cameo_metrics_t *m);
 void cameo_metrics_request(cameo_metrics_t *m, unsigned w, cameo_route_t route, int status, uint64_t us,
                            uint64_t bytes_from_cache);
 
+/* Any thread: counts one observation of us microseconds in h. */
+void cameo_hist_observe(cameo_hist_t *h, uint64_t us);
+
 /* Any thread: count one origin call of op that took us and ended with err. */
 void cameo_metrics_origin(cameo_metrics_t *m, cameo_op_t op, int err, uint64_t us);
 

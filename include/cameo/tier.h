@@ -56,9 +56,12 @@ typedef struct cameo_bus_handler {
     void *arg;
 } cameo_bus_handler_t;
 
+struct cameo_hist; /* metrics.h */
+
 typedef struct cameo_tier_stats {
     uint64_t hits, misses, evictions, bytes, items, capacity;
-    uint64_t errors, timeouts; /* remote tiers: commands that failed or got no answer in time */
+    uint64_t errors, timeouts;        /* remote tiers: commands that failed or got no answer in time */
+    const struct cameo_hist *latency; /* remote tiers: round trips of lookups and removals; or NULL */
 } cameo_tier_stats_t;
 
 typedef struct cameo_tier_ops {

@@ -105,14 +105,19 @@ void cameo_metrics_request(cameo_metrics_t *m, unsigned w, cameo_route_t route, 
         own_add(&wm->bytes_from_cache, bytes_from_cache);
 }
 
+void cameo_hist_observe(cameo_hist_t *h, uint64_t us)
+{
+    atomic_fetch_add_explicit(&h->buckets[hist_slot(us)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
 void cameo_metrics_origin(cameo_metrics_t *m, cameo_op_t op, int err, uint64_t us)
 {
     atomic_fetch_add_explicit(&m->origin_requests[op], 1, memory_order_relaxed);
     if (err != CAMEO_OK && err != CAMEO_ENOTFOUND)
         atomic_fetch_add_explicit(&m->origin_errors[op], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->origin_duration.buckets[hist_slot(us)], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->origin_duration.sum_us, us, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->origin_duration.count, 1, memory_order_relaxed);
+    cameo_hist_observe(&m->origin_duration, us);
 }
 
 static uint64_t rd(const atomic_uint_fast64_t *c)
@@ -155,10 +160,13 @@ static double snap_quantile(const hist_snap_t *s, double q)
     return (double)hist_bounds[CAMEO_HIST_BUCKETS - 1];
 }
 
+/* Writes one histogram series; help != NULL also writes the family's
+ * HELP and TYPE lines (once per family). */
 static void write_hist(FILE *out, const char *name, const char *help, const char *labels,
                        const hist_snap_t *s)
 {
-    fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    if (help != NULL)
+        fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
     const char *sep = labels[0] ? "," : "";
     for (unsigned i = 0; i < CAMEO_HIST_BUCKETS; i++) {
@@ -234,6 +242,20 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
             fprintf(out, "%s{tier=\"%s\"} %llu\n", tier_series[s].name, tiers[t]->ops->name,
                     (unsigned long long)v[s]);
         }
+    }
+
+    int family = 0;
+    for (size_t t = 0; t < ntiers; t++) {
+        cameo_tier_stats_t st = {0};
+        tiers[t]->ops->stats(tiers[t], &st);
+        if (st.latency == NULL)
+            continue;
+        hist_snap_t snap = {0};
+        snap_add(&snap, st.latency);
+        char tl[64];
+        snprintf(tl, sizeof(tl), "tier=\"%s\"", tiers[t]->ops->name);
+        write_hist(out, "cameo_tier_request_duration_seconds",
+                   family++ ? NULL : "Round trips of a remote tier's lookups and removals.", tl, &snap);
     }
 
     fputs("# HELP cameo_origin_requests_total Calls made to the origin, by operation.\n"

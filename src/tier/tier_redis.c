@@ -185,6 +185,7 @@
 #include <xxhash.h>
 
 #include "cameo/log.h"
+#include "cameo/metrics.h"
 #include "cameo/tier.h"
 
 #define CAMEO_REDIS_MAX_KEYS 1000 /* per get_async / remove_async (tier.h) */
@@ -356,6 +357,7 @@ typedef struct op {
     struct op *next; /* conn's FIFO, in reply order */
     conn_t *conn;
     uint64_t sent, deadline; /* loop ms */
+    uint64_t sent_us;        /* monotonic us, for the latency histogram */
     unsigned char kind;
     unsigned char origin; /* enum op_origin */
     bool expired;         /* its caller got CAMEO_ETIMEDOUT already: the reply is dropped */
@@ -404,6 +406,7 @@ struct conn {
 
 struct redis_tier {
     cameo_tier_t super;
+    cameo_hist_t latency; /* round trips of lookups and removals (metrics.h; atomics) */
 
     /* Immutable after create. */
     char *host;
@@ -763,6 +766,13 @@ static void op_got(op_t *op, redisReply *r)
 static void conn_ready(conn_t *c);
 static void bus_subscribe(conn_t *c);
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
@@ -780,6 +790,8 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (c->cursor == op)
         c->cursor = op->next;
 
+    if (r != NULL && !op->expired && op->origin == ORIGIN_USER && (op->kind == OP_GET || op->kind == OP_DEL))
+        cameo_hist_observe(&t->latency, mono_us() - op->sent_us);
     if (op->expired) {
         /* Its caller heard CAMEO_ETIMEDOUT already. */
     } else if (r == NULL) {
@@ -862,6 +874,7 @@ static int conn_send(conn_t *c, op_t *op, int argc, const char **argv, const siz
     uint64_t now = c->loop->now_ms(c->loop);
     op->conn = c;
     op->sent = now;
+    op->sent_us = mono_us();
     op->deadline = now + (op->kind <= OP_SELECT ? c->tier->stuck_ms : c->tier->timeout_ms);
     op->next = NULL;
     op->expired = false;
@@ -1804,6 +1817,7 @@ static void redis_stats(cameo_tier_t *tier, cameo_tier_stats_t *out)
     out->misses = LOAD(t, misses);
     out->errors = LOAD(t, errors);
     out->timeouts = LOAD(t, timeouts);
+    out->latency = &t->latency;
 }
 
 static int redis_status(cameo_tier_t *tier, char *buf, size_t len)

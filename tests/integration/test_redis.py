@@ -1018,3 +1018,14 @@ def test_invalidate_drops_the_redis_keys(redis_server, make_cameo):
     assert d.origin_count("get_profiles") == reads + 1  # neither memory nor Redis had it
     assert get_profile(d, c)[2] == expected(c, {"name": c})
     assert d.origin_count("get_profiles") == reads + 1
+
+
+def test_redis_round_trips_are_timed_in_metrics(redis_server, make_cameo):
+    d = with_redis(make_cameo, redis_server.url())
+    before = d.metric("cameo_tier_request_duration_seconds_count", tier="redis") or 0
+    for i in range(5):
+        assert d.req("GET", "/v1/users/" + uid("lat"))[0] == 404  # each asks Redis once
+    after = d.metric("cameo_tier_request_duration_seconds_count", tier="redis")
+    assert after >= before + 5
+    assert d.metric("cameo_tier_request_duration_seconds_bucket", tier="redis", le="+Inf") == after
+    assert d.metric("cameo_tier_request_duration_seconds_sum", tier="redis") > 0

@@ -63,21 +63,63 @@ void cameo__loop_run_posted(h2o_multithread_receiver_t *receiver, h2o_linklist_t
 
 /* ---- fd watches ---- */
 
+/*
+ * Write readiness: a connection that asks to write is nearly always
+ * writable, and h2o's one-shot write notification costs two epoll_ctl calls
+ * per round trip. So the first wait for WRITE is a zero timeout: the
+ * callback runs later in this loop turn, with no syscall. Only when data
+ * is still waiting after that (a full socket buffer) does the watch wait
+ * for EPOLLOUT, until the caller drops its write interest.
+ */
 struct cameo_io {
     h2o_socket_t *sock; /* over a dup() of the caller's fd */
+    cameo_worker_t *w;
     cameo_io_cb cb;
     void *arg;
     int events;      /* of interest */
     int write_armed; /* h2o's one-shot write notification is pending */
+    int soon_tried;  /* the zero-timeout write ran and data remained */
+    int in_cb;       /* inside cb: a close only marks the watch */
+    int closed;
+    h2o_timeout_entry_t soon; /* the zero-timeout write attempt */
 };
 
 static void io_on_write(h2o_socket_t *sock, const char *err);
 
+/* Runs cb; returns 0 when the watch was closed inside it (and is freed). */
+static int io_call(cameo_io_t *io, int events)
+{
+    io->in_cb++;
+    io->cb(io->arg, events);
+    io->in_cb--;
+    if (io->closed) {
+        if (io->in_cb == 0)
+            free(io);
+        return 0;
+    }
+    return 1;
+}
+
 static void io_arm_write(cameo_io_t *io)
 {
-    if ((io->events & CAMEO_IO_WRITE) && !io->write_armed) {
+    if (!(io->events & CAMEO_IO_WRITE) || io->write_armed || h2o_timeout_is_linked(&io->soon))
+        return;
+    if (!io->soon_tried) {
+        h2o_timeout_link(io->w->ctx.loop, &io->w->ctx.zero_timeout, &io->soon);
+    } else {
         io->write_armed = 1;
         h2o_socket_notify_write(io->sock, io_on_write);
+    }
+}
+
+static void io_on_soon(h2o_timeout_entry_t *entry)
+{
+    cameo_io_t *io = (cameo_io_t *)(void *)((char *)entry - offsetof(cameo_io_t, soon));
+    if (!(io->events & CAMEO_IO_WRITE) || !io_call(io, CAMEO_IO_WRITE))
+        return;
+    if (io->events & CAMEO_IO_WRITE) { /* still data to write: wait for the socket */
+        io->soon_tried = 1;
+        io_arm_write(io);
     }
 }
 
@@ -86,7 +128,7 @@ static void io_on_read(h2o_socket_t *sock, const char *err)
     (void)err; /* EOF and errors are the reader's to find */
     cameo_io_t *io = sock->data;
     if (io != NULL && (io->events & CAMEO_IO_READ))
-        io->cb(io->arg, CAMEO_IO_READ);
+        io_call(io, CAMEO_IO_READ);
 }
 
 static void io_on_write(h2o_socket_t *sock, const char *err)
@@ -96,12 +138,8 @@ static void io_on_write(h2o_socket_t *sock, const char *err)
     if (io == NULL)
         return;
     io->write_armed = 0;
-    if (io->events & CAMEO_IO_WRITE) {
-        io->cb(io->arg, CAMEO_IO_WRITE);
-        /* io may be closed inside cb: then sock->data is NULL. */
-        if (sock->data == io)
-            io_arm_write(io);
-    }
+    if ((io->events & CAMEO_IO_WRITE) && io_call(io, CAMEO_IO_WRITE))
+        io_arm_write(io);
 }
 
 static cameo_io_t *loop_io_watch(cameo_loop_t *loop, int fd, cameo_io_cb cb, void *arg)
@@ -115,8 +153,10 @@ static cameo_io_t *loop_io_watch(cameo_loop_t *loop, int fd, cameo_io_cb cb, voi
     }
     io->sock = h2o_evloop_socket_create(w->ctx.loop, dupfd, H2O_SOCKET_FLAG_DONT_READ);
     io->sock->data = io;
+    io->w = w;
     io->cb = cb;
     io->arg = arg;
+    io->soon.cb = io_on_soon;
     return io;
 }
 
@@ -128,16 +168,24 @@ static void loop_io_set(cameo_io_t *io, int events)
         h2o_socket_read_start(io->sock, io_on_read);
     else if (!(events & CAMEO_IO_READ) && had_read)
         h2o_socket_read_stop(io->sock);
-    io_arm_write(io); /* a notification no longer wanted is ignored when it fires */
+    if (!(events & CAMEO_IO_WRITE))
+        io->soon_tried = 0; /* the next write starts with the cheap attempt again */
+    io_arm_write(io);       /* a notification no longer wanted is ignored when it fires */
 }
 
 static void loop_io_close(cameo_io_t *io)
 {
+    if (h2o_timeout_is_linked(&io->soon))
+        h2o_timeout_unlink(&io->soon);
     if (io->events & CAMEO_IO_READ)
         h2o_socket_read_stop(io->sock);
     io->sock->data = NULL;
     h2o_socket_close(io->sock); /* closes the dup, later, on this loop */
-    free(io);
+    io->events = 0;
+    if (io->in_cb > 0)
+        io->closed = 1; /* freed when the callback returns */
+    else
+        free(io);
 }
 
 /* ---- timers ---- */

@@ -61,6 +61,12 @@ size_t cameo_hub_read(cameo_hub_t *h, uint64_t after, cameo_event_t *out, size_t
  * else 0. */
 uint64_t cameo_hub_find(cameo_hub_t *h, const char *id);
 
+/* Marks a gap: events from other instances may have been missed (the bus
+ * was away). Wakes every listener; streams then tell their clients with a
+ * reset. cameo_hub_gaps() counts the gaps so far. */
+void cameo_hub_gap(cameo_hub_t *h);
+uint64_t cameo_hub_gaps(cameo_hub_t *h);
+
 /* The seq of the newest event (0 when none): where a new stream starts. */
 uint64_t cameo_hub_last(cameo_hub_t *h);
 

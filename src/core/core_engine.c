@@ -872,6 +872,8 @@ static void on_bus_reset(void *arg, int up)
                 dropped += e->local[t]->ops->remove_prefix(e->local[t], "p:", 2);
     atomic_store(&e->bus_up, up);
     atomic_fetch_add_explicit(&e->metrics->bus_resets, 1, memory_order_relaxed);
+    if (up && e->cfg.hub != NULL)
+        cameo_hub_gap(e->cfg.hub); /* event streams: other instances' changes may have been missed */
     if (up)
         cameo_log(CAMEO_LOG_INFO, "bus_up", "profiles_dropped=%zu", dropped);
     else

@@ -43,6 +43,7 @@ struct cameo_hub {
     unsigned max_subs;
     atomic_uint subs;
     uint32_t instance; /* random, names this instance in event ids */
+    atomic_uint_fast64_t gaps;
     atomic_uint_fast64_t ids;
 };
 
@@ -107,6 +108,19 @@ static uint64_t find_locked(cameo_hub_t *h, const char *id)
     return 0;
 }
 
+/* Posts a wake-up to every active listener that has none pending. Caller
+ * holds the lock. */
+static void wake_locked(cameo_hub_t *h)
+{
+    for (size_t i = 0; i < h->nlisteners; i++) {
+        listener_t *l = h->listeners[i];
+        if (l->active && !l->pending) {
+            l->pending = 1;
+            l->loop->post(l->loop, &l->task);
+        }
+    }
+}
+
 uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
 {
     pthread_mutex_lock(&h->lock);
@@ -120,15 +134,22 @@ uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
     slot->seq = seq;
     if (h->count < h->cap)
         h->count++;
-    for (size_t i = 0; i < h->nlisteners; i++) {
-        listener_t *l = h->listeners[i];
-        if (l->active && !l->pending) {
-            l->pending = 1;
-            l->loop->post(l->loop, &l->task);
-        }
-    }
+    wake_locked(h);
     pthread_mutex_unlock(&h->lock);
     return seq;
+}
+
+void cameo_hub_gap(cameo_hub_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    atomic_fetch_add(&h->gaps, 1);
+    wake_locked(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
+uint64_t cameo_hub_gaps(cameo_hub_t *h)
+{
+    return atomic_load(&h->gaps);
 }
 
 size_t cameo_hub_read(cameo_hub_t *h, uint64_t after, cameo_event_t *out, size_t max, uint64_t *oldest)

@@ -62,6 +62,7 @@ struct cameo_sse_stream {
     int started;         /* the response has started */
     int preamble;        /* "retry:" and the opening comment are still to send */
     int reset;           /* a reset event is still to send */
+    uint64_t gaps;       /* the hub's gap count this stream has told its client of */
     int writing;         /* an h2o_send is in flight */
     int ended;           /* the final chunk was sent, or h2o stopped the stream */
 };
@@ -106,6 +107,17 @@ static size_t format_event(char *p, size_t room, const cameo_event_t *ev)
     return n > 0 && (size_t)n < room ? (size_t)n : 0;
 }
 
+/* Formats a reset event at p (with id when not NULL). */
+static size_t format_reset(char *p, size_t room, const char *id, const char *reason)
+{
+    int len;
+    if (id != NULL)
+        len = snprintf(p, room, "id: %s\nevent: reset\ndata: {\"reason\":\"%s\"}\n\n", id, reason);
+    else
+        len = snprintf(p, room, "event: reset\ndata: {\"reason\":\"%s\"}\n\n", reason);
+    return len > 0 && (size_t)len < room ? (size_t)len : 0;
+}
+
 /* Moves the cursor to the newest event and formats the reset event at p,
  * with the newest event's id (so a reconnect resumes from there). */
 static size_t jump_to_newest(cameo_sse_stream_t *st, char *p, size_t room)
@@ -115,12 +127,7 @@ static size_t jump_to_newest(cameo_sse_stream_t *st, char *p, size_t room)
     cameo_event_t ev;
     size_t n = last != 0 ? cameo_hub_read(hub, last - 1, &ev, 1, &oldest) : 0;
     st->cursor = n == 1 ? ev.seq : last;
-    int len;
-    if (n == 1 && field_ok(ev.id))
-        len = snprintf(p, room, "id: %s\nevent: reset\ndata: {\"reason\":\"backlog\"}\n\n", ev.id);
-    else
-        len = snprintf(p, room, "event: reset\ndata: {\"reason\":\"backlog\"}\n\n");
-    return len > 0 && (size_t)len < room ? (size_t)len : 0;
+    return format_reset(p, room, n == 1 && field_ok(ev.id) ? ev.id : NULL, "backlog");
 }
 
 static void send_chunk(cameo_sse_stream_t *st, h2o_iovec_t *buf, size_t n, h2o_send_state_t state)
@@ -148,6 +155,13 @@ static void pump(cameo_sse_stream_t *st)
     if (st->reset) {
         len += jump_to_newest(st, buf + len, sizeof(buf) - len);
         st->reset = 0;
+    }
+    uint64_t gaps = cameo_hub_gaps(hub_of(st->w));
+    if (gaps != st->gaps) {
+        /* The bus came back: other instances' changes may be missing. The
+         * stream goes on from where it is (its own instance's are all there). */
+        st->gaps = gaps;
+        len += format_reset(buf + len, sizeof(buf) - len, NULL, "bus");
     }
     cameo_event_t evs[SSE_BATCH];
     uint64_t oldest = 0;
@@ -356,6 +370,7 @@ static void start_position(cameo_sse_stream_t *st, h2o_req_t *req)
     else
         id = query_param(req, "last_event_id");
     st->cursor = cameo_hub_last(hub);
+    st->gaps = cameo_hub_gaps(hub); /* only gaps after the stream opened are news to it */
     if (id.len == 0)
         return;
     char key[CAMEO_EVENT_ID_MAX];

@@ -150,6 +150,22 @@ static void test_listener_is_woken_once_for_a_burst_and_never_after_unlisten(voi
     cameo_hub_destroy(h);
 }
 
+static void test_a_gap_is_counted_and_wakes_the_listeners(void **state)
+{
+    (void)state;
+    cameo_hub_t *h = cameo_hub_create(8, 0);
+    qloop_t q = {.super = {.post = q_post}};
+    woken = 0;
+    assert_int_equal(CAMEO_OK, cameo_hub_listen(h, &q.super, on_notify, NULL));
+    assert_int_equal(0, (int)cameo_hub_gaps(h));
+    cameo_hub_gap(h);
+    assert_int_equal(1, (int)cameo_hub_gaps(h));
+    assert_int_equal(1, q_run(&q));
+    assert_int_equal(1, woken);
+    assert_int_equal(0, (int)cameo_hub_last(h)); /* a gap is not an event */
+    cameo_hub_destroy(h);
+}
+
 static void test_event_json_names_type_id_user_version(void **state)
 {
     (void)state;
@@ -179,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_ids_are_unique_and_carry_the_time),
         cmocka_unit_test(test_stream_cap_refuses_past_the_limit_and_frees_on_release),
         cmocka_unit_test(test_listener_is_woken_once_for_a_burst_and_never_after_unlisten),
+        cmocka_unit_test(test_a_gap_is_counted_and_wakes_the_listeners),
         cmocka_unit_test(test_event_json_names_type_id_user_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1029,3 +1029,37 @@ def test_redis_round_trips_are_timed_in_metrics(redis_server, make_cameo):
     assert after >= before + 5
     assert d.metric("cameo_tier_request_duration_seconds_bucket", tier="redis", le="+Inf") == after
     assert d.metric("cameo_tier_request_duration_seconds_sum", tier="redis") > 0
+
+
+def test_write_through_a_is_never_read_stale_through_b(redis_server, make_cameo, tmp_path, capsys):
+    """Many rounds of: B holds a profile in memory, A changes it, B is read
+    until it shows the change and once more after. B must never go back to
+    an older version once it showed the new one, and must show it at once
+    after the write's acknowledgement plus the bus's delivery. The
+    propagation times are printed (speed targets live in bench/)."""
+    shared = tmp_path / "shared-data"
+    a = with_redis(make_cameo, redis_server.url(), data=shared, name="a")
+    b = with_redis(make_cameo, redis_server.url(), data=shared, name="b")
+    u = uid("prop")
+    a.put_user(u, {"v": 0}, expect=(201,))
+    times, stale_after_fresh = [], 0
+    for k in range(1, 101):
+        assert get_profile(b, u)[2]["v"] == k - 1  # B holds version k-1 (in memory after the first round)
+        a.put_user(u, {"v": k}, expect=(200,))
+        acked = time.monotonic()
+        deadline = acked + 5.0
+        while True:
+            v = get_profile(b, u)[2]["v"]
+            if v == k:
+                times.append(time.monotonic() - acked)
+                break
+            assert v == k - 1 and time.monotonic() < deadline, "B showed %r waiting for %d" % (v, k)
+        for _ in range(3):
+            if get_profile(b, u)[2]["v"] != k:
+                stale_after_fresh += 1
+    assert stale_after_fresh == 0
+    times.sort()
+    with capsys.disabled():
+        print("\npropagation A->B over %d writes: p50 %.2f ms, p99 %.2f ms, max %.2f ms (ASan build, "
+              "includes B's read)" % (len(times), times[len(times) // 2] * 1e3, times[int(len(times) * 0.99) - 1] * 1e3,
+                                     times[-1] * 1e3))

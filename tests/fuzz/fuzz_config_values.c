@@ -3,20 +3,10 @@
  * on arbitrary strings: they accept or refuse, never overflow.
  */
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/daemon_config.h"
-
-/* Checked in every build type (CHECK() is compiled out with NDEBUG). */
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            abort();                                                                                         \
-        }                                                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 const char *const cameo_fuzz_seeds[] = {
     "256MiB",

@@ -9,10 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Each target defines its seeds. */
-extern const char *const cameo_fuzz_seeds[];
+#include "fuzz.h"
 
 #define RUNS 50000
 #define MAX_LEN 512

@@ -3,20 +3,10 @@
  * bytes: no overread, and the answers agree with simple invariants.
  */
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "http/http_parse.h"
-
-/* Checked in every build type (CHECK() is compiled out with NDEBUG). */
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            abort();                                                                                         \
-        }                                                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 const char *const cameo_fuzz_seeds[] = {
     "\"abc\"",

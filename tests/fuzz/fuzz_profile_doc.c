@@ -4,22 +4,12 @@
  * a JSON object whose first member is the id and whose "avatar" is cameo's.
  */
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "cameo/resp.h"
-
-/* Checked in every build type (CHECK() is compiled out with NDEBUG). */
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            abort();                                                                                         \
-        }                                                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 const char *const cameo_fuzz_seeds[] = {
     "{\"name\":\"Ada Lovelace\",\"bio\":\"x\"}",

@@ -39,6 +39,9 @@ bench: build
 	bench/hitratio.sh
 	bench/load.sh
 	bench/batch.sh
+	bench/redis_l2.sh
+	bench/propagation.sh
+	bench/redis_outage.sh
 
 format:
 	clang-format -i $$(find include src tests/unit tests/fuzz bench -name '*.[ch]')

@@ -13,6 +13,8 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/bench/out"
 mkdir -p "$out"
+# pkg-config prints several flags: splitting them into words is the point.
+# shellcheck disable=SC2046
 gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror "$root/bench/blobstore.c" \
     $(pkg-config --cflags --libs sqlite3) -o "$out/blobstore"
 

@@ -248,6 +248,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A fresh f->sync, after the main server was restarted (the old one's is
+ * dead). */
+static void sync_reconnect(fx_t *f)
+{
+    redisFree(f->sync);
+    f->sync = sync_connect(main_srv.port);
+    assert_non_null(f->sync);
+}
+
 /* One tier's status detail and a number in it ("corrupt 3" -> 3). */
 static unsigned long long status_num(cameo_tier_t *t, const char *label)
 {
@@ -824,9 +833,7 @@ static void test_redis_down_fails_fast_then_reconnects_by_itself(void **state)
     assert_int_equal(CAMEO_OK, g.err);
     assert_payload(g.e[0], "d", 10);
     got_reset(&g);
-    redisFree(f->sync); /* the old server's */
-    f->sync = sync_connect(main_srv.port);
-    assert_non_null(f->sync);
+    sync_reconnect(f); /* the old server's is dead */
 }
 
 static bool auth_failed(void *arg)
@@ -1111,213 +1118,231 @@ static void remove_keys(cameo_tier_t *t, tlp_loop_t *loop, const char *const *ke
     assert_int_equal(CAMEO_OK, t->ops->remove_async(t, &loop->super, k, n, on_done, d));
 }
 
+/* Tiers a and (unless alone) b on the main server, each with a bus recording
+ * into its own rec; b's prefix is b_prefix (NULL: the default). */
+typedef struct bus_pair {
+    rec_t *ra, *rb;      /* rb: NULL when a is alone */
+    cameo_tier_t *a, *b; /* NULL once detached */
+} bus_pair_t;
+
+/* Opens them and waits until every bus has said up once, and (wait_a) until
+ * a's data connection is up too. */
+static void bus_pair_open(fx_t *f, bus_pair_t *p, bool alone, const char *b_prefix, bool wait_a)
+{
+    *p = (bus_pair_t){rec_new(), alone ? NULL : rec_new(), NULL, NULL};
+    p->a = bus_tier(NULL, p->ra, &f->loop);
+    if (!alone)
+        p->b = bus_tier(b_prefix, p->rb, &f->loop);
+    recs_t up = {{p->ra, p->rb}, 1, 1};
+    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    if (wait_a)
+        assert_true(tlp_run_until(&f->loop, tier_up, p->a, WAIT_MS));
+}
+
+/* Detaches and destroys the tiers; the recs stay readable. */
+static void bus_pair_detach(fx_t *f, bus_pair_t *p)
+{
+    if (p->a != NULL)
+        bus_tier_close(p->a, &f->loop);
+    if (p->b != NULL)
+        bus_tier_close(p->b, &f->loop);
+    p->a = p->b = NULL;
+}
+
+static void bus_pair_close(fx_t *f, bus_pair_t *p)
+{
+    bus_pair_detach(f, p);
+    free(p->ra);
+    free(p->rb);
+}
+
+/* A plain connection to the main server, subscribed to channel. */
+static redisContext *raw_subscriber(const char *channel)
+{
+    redisContext *sub = sync_connect(main_srv.port);
+    assert_non_null(sub);
+    freeReplyObject(cmd(sub, "SUBSCRIBE %s", channel));
+    return sub;
+}
+
 static void test_bus_remove_is_del_and_publish_heard_by_every_instance(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
-    assert_int_equal(1, ra->up);
-    assert_int_equal(1, rb->up);
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS)); /* data connection and bus */
-    assert_true(tlp_run_until(&f->loop, tier_up, b, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, false);
+    assert_int_equal(1, p.ra->up);
+    assert_int_equal(1, p.rb->up);
+    assert_true(tlp_run_until(&f->loop, tier_up, p.a, WAIT_MS)); /* data connection and bus */
+    assert_true(tlp_run_until(&f->loop, tier_up, p.b, WAIT_MS));
     char buf[512];
-    assert_int_equal(CAMEO_OK, a->ops->status(a, buf, sizeof(buf)));
+    assert_int_equal(CAMEO_OK, p.a->ops->status(p.a, buf, sizeof(buf)));
     assert_non_null(strstr(buf, "bus up"));
 
     freeReplyObject(cmd(f->sync, "MSET cameo:v1:p:x 1 cameo:v1:p:y 2 cameo:v1:p:w 3"));
     long long pub0 = command_calls(f->sync, "publish"), del0 = command_calls(f->sync, "del");
     const char *keys[] = {"p:x", "p:y"};
     done_t d = {0};
-    remove_keys(a, &f->loop, keys, 2, &d);
-    heard_t w = {{rb}, 0, "p:y", &d};
+    remove_keys(p.a, &f->loop, keys, 2, &d);
+    heard_t w = {{p.rb}, 0, "p:y", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
-    at_least_t own = {a, "own events skipped", 1};
+    at_least_t own = {p.a, "own events skipped", 1};
     assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
     assert_int_equal(1, d.calls);
     assert_int_equal(CAMEO_OK, d.err);
 
     /* Exactly those keys, without the prefix, in one call, on the other
      * instance; the publisher skips its own message. */
-    assert_int_equal(1, rb->calls);
-    assert_int_equal(2, rb->nkeys);
-    assert_string_equal("p:x", rb->keys[0]);
-    assert_string_equal("p:y", rb->keys[1]);
-    assert_int_equal(0, ra->calls);
-    assert_int_equal(0, status_num(b, "own events skipped"));
+    assert_int_equal(1, p.rb->calls);
+    assert_int_equal(2, p.rb->nkeys);
+    assert_string_equal("p:x", p.rb->keys[0]);
+    assert_string_equal("p:y", p.rb->keys[1]);
+    assert_int_equal(0, p.ra->calls);
+    assert_int_equal(0, status_num(p.b, "own events skipped"));
     assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:p:x cameo:v1:p:y"));
     assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:p:w"));
     assert_int_equal(1, command_calls(f->sync, "publish") - pub0);
     assert_int_equal(1, command_calls(f->sync, "del") - del0);
-    assert_int_equal(1, status_num(a, "bus events"));
-    assert_int_equal(1, status_num(b, "bus events"));
-    assert_int_equal(1, status_num(b, "bus resets"));
-    assert_int_equal(0, status_num(b, "bus malformed"));
+    assert_int_equal(1, status_num(p.a, "bus events"));
+    assert_int_equal(1, status_num(p.b, "bus events"));
+    assert_int_equal(1, status_num(p.b, "bus resets"));
+    assert_int_equal(0, status_num(p.b, "bus malformed"));
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    assert_int_equal(0, ra->down); /* detach calls no reset */
-    assert_int_equal(0, rb->down);
-    free(ra);
-    free(rb);
+    bus_pair_detach(f, &p);
+    assert_int_equal(0, p.ra->down); /* detach calls no reset */
+    assert_int_equal(0, p.rb->down);
+    bus_pair_close(f, &p);
 }
 
 static void test_bus_of_another_prefix_hears_nothing(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rc = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *c = bus_tier("other:", rc, &f->loop);
-    recs_t up = {{ra, rc}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    bus_pair_t p; /* b: of another prefix */
+    bus_pair_open(f, &p, false, "other:", false);
 
     const char *k = "p:x";
     done_t d = {0};
-    remove_keys(a, &f->loop, &k, 1, &d);
-    at_least_t own = {a, "own events skipped", 1}; /* a's own message came back to a */
+    remove_keys(p.a, &f->loop, &k, 1, &d);
+    at_least_t own = {p.a, "own events skipped", 1}; /* a's own message came back to a */
     assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
     /* Published after a's, so delivered after it had it been c's too. */
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH other:v1:invalidate p:marker"));
-    heard_t wc = {{rc}, 0, "p:marker", NULL};
+    heard_t wc = {{p.rb}, 0, "p:marker", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &wc, WAIT_MS));
-    assert_int_equal(1, rc->calls);
-    assert_int_equal(1, rc->nkeys);
-    assert_int_equal(0, ra->nkeys);
+    assert_int_equal(1, p.rb->calls);
+    assert_int_equal(1, p.rb->nkeys);
+    assert_int_equal(0, p.ra->nkeys);
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(c, &f->loop);
-    free(ra);
-    free(rc);
+    bus_pair_close(f, &p);
 }
 
 static void test_bus_redis_restart_is_reset_down_then_up(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, false);
 
     server_kill(&main_srv);
-    recs_t down = {{ra, rb}, 0, 1};
+    recs_t down = {{p.ra, p.rb}, 0, 1};
     assert_true(tlp_run_until(&f->loop, recs_reset, &down, WAIT_MS));
     char buf[512];
-    assert_int_equal(CAMEO_EUNAVAIL, b->ops->status(b, buf, sizeof(buf)));
+    assert_int_equal(CAMEO_EUNAVAIL, p.b->ops->status(p.b, buf, sizeof(buf)));
     assert_non_null(strstr(buf, "bus down"));
     tlp_run_for(&f->loop, 100); /* reconnect attempts against nothing: no second reset(0) */
-    assert_int_equal(1, ra->down);
-    assert_int_equal(1, rb->down);
+    assert_int_equal(1, p.ra->down);
+    assert_int_equal(1, p.rb->down);
 
     server_start(&main_srv, NULL); /* the same port */
-    recs_t again = {{ra, rb}, 1, 2};
+    recs_t again = {{p.ra, p.rb}, 1, 2};
     assert_true(tlp_run_until(&f->loop, recs_reset, &again, 2 * WAIT_MS));
-    assert_int_equal(1, ra->down);
-    assert_int_equal(2, rb->up);
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+    assert_int_equal(1, p.ra->down);
+    assert_int_equal(2, p.rb->up);
+    assert_true(tlp_run_until(&f->loop, tier_up, p.a, WAIT_MS));
 
     const char *k = "p:after";
     done_t d = {0};
-    remove_keys(a, &f->loop, &k, 1, &d);
-    heard_t w = {{rb}, 0, "p:after", &d};
+    remove_keys(p.a, &f->loop, &k, 1, &d);
+    heard_t w = {{p.rb}, 0, "p:after", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
     assert_int_equal(CAMEO_OK, d.err);
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    free(ra);
-    free(rb);
-    redisFree(f->sync); /* the old server's */
-    f->sync = sync_connect(main_srv.port);
-    assert_non_null(f->sync);
+    bus_pair_close(f, &p);
+    sync_reconnect(f); /* the old server's is dead */
 }
 
 static void test_bus_frozen_server_is_dead_by_ping_then_back(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, false);
 
     /* Idle but alive: the pongs keep it up past the 3 s dead window. */
     long long ping0 = command_calls(f->sync, "ping");
     tlp_run_for(&f->loop, 4500);
-    assert_int_equal(0, ra->down);
-    assert_int_equal(0, rb->down);
+    assert_int_equal(0, p.ra->down);
+    assert_int_equal(0, p.rb->down);
     assert_true(command_calls(f->sync, "ping") - ping0 >= 2 * 3);
-    assert_true(tier_up(a));
+    assert_true(tier_up(p.a));
 
     kill(main_srv.pid, SIGSTOP); /* the sockets stay open: only the silence tells */
-    recs_t down = {{ra, rb}, 0, 1};
+    recs_t down = {{p.ra, p.rb}, 0, 1};
     bool dead = tlp_run_until(&f->loop, recs_reset, &down, WAIT_MS);
     char buf[512];
-    int st = a->ops->status(a, buf, sizeof(buf));
+    int st = p.a->ops->status(p.a, buf, sizeof(buf));
     kill(main_srv.pid, SIGCONT);
     assert_true(dead);
     assert_int_equal(CAMEO_EUNAVAIL, st);
     assert_non_null(strstr(buf, "bus down"));
     assert_non_null(strstr(buf, "nothing received in 3000 ms"));
-    assert_int_equal(0, status_num(a, "reconnects")); /* the idle data connection was never dropped */
+    assert_int_equal(0, status_num(p.a, "reconnects")); /* the idle data connection was never dropped */
 
-    recs_t again = {{ra, rb}, 1, 2};
+    recs_t again = {{p.ra, p.rb}, 1, 2};
     assert_true(tlp_run_until(&f->loop, recs_reset, &again, 2 * WAIT_MS));
-    assert_int_equal(1, ra->down);
-    assert_int_equal(1, rb->down);
+    assert_int_equal(1, p.ra->down);
+    assert_int_equal(1, p.rb->down);
     const char *k = "p:thawed";
     done_t d = {0};
-    remove_keys(b, &f->loop, &k, 1, &d);
-    heard_t w = {{ra}, 0, "p:thawed", &d};
+    remove_keys(p.b, &f->loop, &k, 1, &d);
+    heard_t w = {{p.ra}, 0, "p:thawed", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    free(ra);
-    free(rb);
+    bus_pair_close(f, &p);
 }
 
 static void test_bus_remove_in_flight_on_a_frozen_server_answers_once(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, true);
 
     kill(main_srv.pid, SIGSTOP);
     const char *k = "p:late";
     done_t d = {0};
-    remove_keys(a, &f->loop, &k, 1, &d);
+    remove_keys(p.a, &f->loop, &k, 1, &d);
     bool called = tlp_run_until(&f->loop, done_called, &d, WAIT_MS);
     kill(main_srv.pid, SIGCONT);
     assert_true(called);
     assert_int_equal(CAMEO_ETIMEDOUT, d.err);
     cameo_tier_stats_t st;
-    a->ops->stats(a, &st);
+    p.a->ops->stats(p.a, &st);
     assert_int_equal(1, st.timeouts); /* DEL and PUBLISH: one removal */
 
     /* Redis runs both once thawed: the late replies are dropped, the event
      * is heard all the same. */
-    heard_t w = {{rb}, 0, "p:late", NULL};
+    heard_t w = {{p.rb}, 0, "p:late", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, 2 * WAIT_MS));
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
-    barrier_of(a, &f->loop);
+    assert_true(tlp_run_until(&f->loop, tier_up, p.a, WAIT_MS));
+    barrier_of(p.a, &f->loop);
     assert_int_equal(1, d.calls);
-    assert_int_equal(0, ra->calls); /* its own */
+    assert_int_equal(0, p.ra->calls); /* its own */
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    free(ra);
-    free(rb);
+    bus_pair_close(f, &p);
 }
 
 static void test_bus_malformed_messages_are_counted_and_good_keys_delivered(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop);
-    recs_t up = {{ra}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, true, NULL, false);
 
     static char big[4 + 10240 + 1];
     memcpy(big, "p:z\n", 4);
@@ -1332,27 +1357,26 @@ static void test_bus_malformed_messages_are_counted_and_good_keys_delivered(void
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %b", ch, big, sizeof(big) - 1));
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %b", ch, many, mlen));
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s p:ok", ch));
-    heard_t w = {{ra}, 0, "p:ok", NULL};
+    heard_t w = {{p.ra}, 0, "p:ok", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
 
     /* Lenient: every well-formed line is a key, the rest is skipped. */
-    assert_int_equal(2 + 1 + 1001 + 1, ra->nkeys);
-    assert_int_equal(1 + 1 + 2 + 1, ra->calls); /* 1001 keys: in two calls */
-    assert_string_equal("p:a", ra->keys[0]);
-    assert_string_equal("p:b", ra->keys[1]);
-    assert_string_equal("p:z", ra->keys[2]);
-    assert_string_equal("k0", ra->keys[3]);
-    assert_string_equal("k1000", ra->keys[1003]);
-    assert_string_equal("p:ok", ra->keys[1004]);
-    for (size_t i = 0; i < ra->nkeys; i++)
-        assert_true(ra->lens[i] > 0 && ra->lens[i] <= 256);
-    assert_int_equal(4, status_num(a, "bus malformed"));
-    assert_int_equal(5, status_num(a, "bus events"));
-    assert_true(tier_up(a)); /* still subscribed */
-    assert_int_equal(1, ra->up);
+    assert_int_equal(2 + 1 + 1001 + 1, p.ra->nkeys);
+    assert_int_equal(1 + 1 + 2 + 1, p.ra->calls); /* 1001 keys: in two calls */
+    assert_string_equal("p:a", p.ra->keys[0]);
+    assert_string_equal("p:b", p.ra->keys[1]);
+    assert_string_equal("p:z", p.ra->keys[2]);
+    assert_string_equal("k0", p.ra->keys[3]);
+    assert_string_equal("k1000", p.ra->keys[1003]);
+    assert_string_equal("p:ok", p.ra->keys[1004]);
+    for (size_t i = 0; i < p.ra->nkeys; i++)
+        assert_true(p.ra->lens[i] > 0 && p.ra->lens[i] <= 256);
+    assert_int_equal(4, status_num(p.a, "bus malformed"));
+    assert_int_equal(5, status_num(p.a, "bus events"));
+    assert_true(tier_up(p.a)); /* still subscribed */
+    assert_int_equal(1, p.ra->up);
 
-    bus_tier_close(a, &f->loop);
-    free(ra);
+    bus_pair_close(f, &p);
 }
 
 static void test_without_set_bus_remove_publishes_nothing(void **state)
@@ -1394,81 +1418,68 @@ static bool raw_key_gone(void *arg)
 static void test_refused_delete_is_retried_once_redis_is_back(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, true);
 
     server_kill(&main_srv);
-    assert_true(tlp_run_until(&f->loop, data_conn_down, a, WAIT_MS));
+    assert_true(tlp_run_until(&f->loop, data_conn_down, p.a, WAIT_MS));
     cameo_key_t k = {"p:stale", 7};
     done_t d = {0};
-    assert_int_equal(CAMEO_EUNAVAIL, a->ops->remove_async(a, &f->loop.super, &k, 1, on_done, &d));
-    assert_int_equal(1, status_num(a, "pending"));
+    assert_int_equal(CAMEO_EUNAVAIL, p.a->ops->remove_async(p.a, &f->loop.super, &k, 1, on_done, &d));
+    assert_int_equal(1, status_num(p.a, "pending"));
 
     /* Back, and the late fill lands before the tier reconnects (the loop
      * has not turned since). */
     server_start(&main_srv, NULL); /* the same port */
-    redisFree(f->sync);            /* the old server's */
-    f->sync = sync_connect(main_srv.port);
-    assert_non_null(f->sync);
+    sync_reconnect(f);             /* the old server's is dead */
     freeReplyObject(cmd(f->sync, "SET cameo:v1:p:stale old-value"));
 
     raw_key_t gone = {f->sync, "cameo:v1:p:stale"};
     assert_true(tlp_run_until(&f->loop, raw_key_gone, &gone, WAIT_MS));
-    at_least_t retried = {a, "deletes retried", 1};
+    at_least_t retried = {p.a, "deletes retried", 1};
     assert_true(tlp_run_until(&f->loop, counter_at_least, &retried, WAIT_MS));
-    assert_int_equal(0, status_num(a, "pending"));
+    assert_int_equal(0, status_num(p.a, "pending"));
     /* Published too (or, if a bus resubscribed after it, by the second
      * delete), without a nonce: the publisher applies it as well. */
-    heard_t w = {{ra, rb}, 0, "p:stale", NULL};
+    heard_t w = {{p.ra, p.rb}, 0, "p:stale", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, 2 * WAIT_MS));
-    assert_int_equal(0, status_num(a, "own events skipped"));
+    assert_int_equal(0, status_num(p.a, "own events skipped"));
     assert_int_equal(0, d.calls); /* refused: the callback never runs */
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    free(ra);
-    free(rb);
+    bus_pair_close(f, &p);
 }
 
 static void test_confirmed_delete_is_repeated_after_the_window(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
-    redisContext *sub = sync_connect(main_srv.port);
-    assert_non_null(sub);
-    freeReplyObject(cmd(sub, "SUBSCRIBE cameo:v1:invalidate"));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, true);
+    redisContext *sub = raw_subscriber("cameo:v1:invalidate");
 
     freeReplyObject(cmd(f->sync, "SET cameo:v1:p:twice v1"));
     const char *k = "p:twice";
     done_t d = {0};
-    remove_keys(a, &f->loop, &k, 1, &d);
-    heard_t w = {{rb}, 0, "p:twice", &d};
+    remove_keys(p.a, &f->loop, &k, 1, &d);
+    heard_t w = {{p.rb}, 0, "p:twice", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
     assert_int_equal(CAMEO_OK, d.err);
     assert_int_equal(0, cmd_int(f->sync, "EXISTS cameo:v1:p:twice"));
 
     /* A fill that started before the removal lands after it. */
-    size_t heard = rb->nkeys;
+    size_t heard = p.rb->nkeys;
     freeReplyObject(cmd(f->sync, "SET cameo:v1:p:twice stale"));
     assert_int_equal(1, cmd_int(f->sync, "EXISTS cameo:v1:p:twice"));
     raw_key_t gone = {f->sync, "cameo:v1:p:twice"};
     assert_true(tlp_run_until(&f->loop, raw_key_gone, &gone, 1000 + WAIT_MS)); /* the 1 s window */
     /* Published again, without the nonce line: a applies it too (its memory
      * may have been filled through another loop meanwhile). */
-    heard_t again = {{rb}, heard, "p:twice", NULL}, again_a = {{ra}, 0, "p:twice", NULL};
+    heard_t again = {{p.rb}, heard, "p:twice", NULL}, again_a = {{p.ra}, 0, "p:twice", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &again, WAIT_MS));
     assert_true(tlp_run_until(&f->loop, recs_heard, &again_a, WAIT_MS));
-    assert_int_equal(1, ra->calls);
-    assert_int_equal(1, status_num(a, "own events skipped")); /* the first one only */
-    assert_int_equal(1, status_num(a, "second deletes"));
-    assert_int_equal(0, status_num(a, "pending"));
+    assert_int_equal(1, p.ra->calls);
+    assert_int_equal(1, status_num(p.a, "own events skipped")); /* the first one only */
+    assert_int_equal(1, status_num(p.a, "second deletes"));
+    assert_int_equal(0, status_num(p.a, "pending"));
     assert_int_equal(1, d.calls);
     redisReply *m1 = NULL, *m2 = NULL;
     assert_int_equal(REDIS_OK, redisGetReply(sub, (void **)&m1));
@@ -1480,35 +1491,27 @@ static void test_confirmed_delete_is_repeated_after_the_window(void **state)
     freeReplyObject(m2);
     redisFree(sub);
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    free(ra);
-    free(rb);
+    bus_pair_close(f, &p);
 }
 
 static void test_bus_own_events_are_skipped_by_nonce(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new(), *rb = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop), *b = bus_tier(NULL, rb, &f->loop);
-    recs_t up = {{ra, rb}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
-    assert_true(tlp_run_until(&f->loop, tier_up, a, WAIT_MS));
-    redisContext *sub = sync_connect(main_srv.port);
-    assert_non_null(sub);
-    freeReplyObject(cmd(sub, "SUBSCRIBE cameo:v1:invalidate"));
+    bus_pair_t p;
+    bus_pair_open(f, &p, false, NULL, true);
+    redisContext *sub = raw_subscriber("cameo:v1:invalidate");
 
     const char *k = "p:own";
     done_t d = {0};
-    remove_keys(a, &f->loop, &k, 1, &d);
-    heard_t w = {{rb}, 0, "p:own", &d};
+    remove_keys(p.a, &f->loop, &k, 1, &d);
+    heard_t w = {{p.rb}, 0, "p:own", &d};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
-    at_least_t own = {a, "own events skipped", 1};
+    at_least_t own = {p.a, "own events skipped", 1};
     assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
-    assert_int_equal(0, ra->calls);
-    assert_int_equal(1, rb->nkeys); /* the nonce line is not a key */
-    assert_int_equal(0, status_num(b, "own events skipped"));
-    assert_int_equal(0, status_num(b, "bus malformed"));
+    assert_int_equal(0, p.ra->calls);
+    assert_int_equal(1, p.rb->nkeys); /* the nonce line is not a key */
+    assert_int_equal(0, status_num(p.b, "own events skipped"));
+    assert_int_equal(0, status_num(p.b, "bus malformed"));
 
     /* On the wire: "@" and 16 hex digits, then the keys. */
     redisReply *m = NULL;
@@ -1523,33 +1526,28 @@ static void test_bus_own_events_are_skipped_by_nonce(void **state)
     assert_memory_equal("\np:own", payload->str + 17, 6);
 
     /* The same message again, from anyone: still a's own, still b's news. */
-    size_t from = rb->nkeys;
+    size_t from = p.rb->nkeys;
     redisContext *pub = sync_connect(main_srv.port);
     assert_non_null(pub);
     assert_int_equal(3, cmd_int(pub, "PUBLISH cameo:v1:invalidate %b", payload->str, payload->len));
     redisFree(pub);
     freeReplyObject(m);
     redisFree(sub);
-    heard_t w2 = {{rb}, from, "p:own", NULL};
+    heard_t w2 = {{p.rb}, from, "p:own", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w2, WAIT_MS));
     own.min = 2;
     assert_true(tlp_run_until(&f->loop, counter_at_least, &own, WAIT_MS));
-    assert_int_equal(0, ra->calls);
-    assert_int_equal(0, status_num(a, "bus malformed"));
+    assert_int_equal(0, p.ra->calls);
+    assert_int_equal(0, status_num(p.a, "bus malformed"));
 
-    bus_tier_close(a, &f->loop);
-    bus_tier_close(b, &f->loop);
-    free(ra);
-    free(rb);
+    bus_pair_close(f, &p);
 }
 
 static void test_bus_messages_without_a_nonce_and_foreign_nonces_are_delivered(void **state)
 {
     fx_t *f = *state;
-    rec_t *ra = rec_new();
-    cameo_tier_t *a = bus_tier(NULL, ra, &f->loop);
-    recs_t up = {{ra}, 1, 1};
-    assert_true(tlp_run_until(&f->loop, recs_reset, &up, WAIT_MS));
+    bus_pair_t p;
+    bus_pair_open(f, &p, true, NULL, false);
 
     const char *ch = "cameo:v1:invalidate";
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %s", ch, "p:old1\np:old2")); /* an older publisher */
@@ -1558,22 +1556,21 @@ static void test_bus_messages_without_a_nonce_and_foreign_nonces_are_delivered(v
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %s", ch, "@0123456789abcdef")); /* no key */
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s %s", ch, "@xyz\np:meta"));      /* a bad '@' line */
     assert_int_equal(1, cmd_int(f->sync, "PUBLISH %s p:last", ch));
-    heard_t w = {{ra}, 0, "p:last", NULL};
+    heard_t w = {{p.ra}, 0, "p:last", NULL};
     assert_true(tlp_run_until(&f->loop, recs_heard, &w, WAIT_MS));
 
-    assert_int_equal(5, ra->nkeys);
-    assert_int_equal(4, ra->calls);
-    assert_string_equal("p:old1", ra->keys[0]);
-    assert_string_equal("p:old2", ra->keys[1]);
-    assert_string_equal("p:new", ra->keys[2]);
-    assert_string_equal("p:meta", ra->keys[3]);
-    assert_string_equal("p:last", ra->keys[4]);
-    assert_int_equal(2, status_num(a, "bus malformed"));
-    assert_int_equal(0, status_num(a, "own events skipped"));
-    assert_int_equal(5, status_num(a, "bus events"));
+    assert_int_equal(5, p.ra->nkeys);
+    assert_int_equal(4, p.ra->calls);
+    assert_string_equal("p:old1", p.ra->keys[0]);
+    assert_string_equal("p:old2", p.ra->keys[1]);
+    assert_string_equal("p:new", p.ra->keys[2]);
+    assert_string_equal("p:meta", p.ra->keys[3]);
+    assert_string_equal("p:last", p.ra->keys[4]);
+    assert_int_equal(2, status_num(p.a, "bus malformed"));
+    assert_int_equal(0, status_num(p.a, "own events skipped"));
+    assert_int_equal(5, status_num(p.a, "bus events"));
 
-    bus_tier_close(a, &f->loop);
-    free(ra);
+    bus_pair_close(f, &p);
 }
 
 /* Two loops turned alternately on this thread. */

@@ -7,11 +7,14 @@
  * files that fill the same table; the engine (src/core/core_engine.c) is the
  * only caller and never knows which origin it talks to.
  *
- * Threading: an operation returns at once. On CAMEO_OK its callback fires
- * exactly once, later, on a thread the origin chooses (never inside the call
- * that started it). On an error return the callback never fires. Pointers
- * passed to a callback are valid only until the callback returns; copy what
- * you keep. Inputs passed to an operation are copied before it returns.
+ * Threading: the engine calls every operation on a worker loop's thread and
+ * passes that loop (tests may pass NULL to an origin that has no use for
+ * it). An operation returns at once. On CAMEO_OK its callback fires exactly
+ * once, later, on a thread the origin chooses (never inside the call that
+ * started it): origin_local answers from its own threads, network origins
+ * (S3, HTTP) on the loop that asked, where they keep their connections. On an error return the callback never
+ * fires. Pointers passed to a callback are valid only until the callback returns; copy what you keep. Inputs
+ * passed to an operation are copied before it returns.
  *
  * Ids are validated by the caller ([A-Za-z0-9._-]{1,128}); origins may assume
  * it. Optional operations may be NULL: the engine then answers CAMEO_ENOTSUP.
@@ -23,6 +26,7 @@
 #include <stdint.h>
 
 #include "cameo/cameo.h"
+#include "cameo/loop.h"
 
 #define CAMEO_ID_MAX 128
 #define CAMEO_VERSION_MAX 64 /* longest avatar version string, without NUL */
@@ -62,33 +66,40 @@ typedef struct cameo_origin_ops {
     const char *name; /* "local", "s3", "http": the origin label in metrics */
 
     /* Reads the users named by ids[0..n) in one batched query (n <= 1000). */
-    int (*get_profiles)(cameo_origin_t *o, const char *const *ids, size_t n, cameo_origin_profiles_cb cb,
-                        void *arg);
+    int (*get_profiles)(cameo_origin_t *o, cameo_loop_t *loop, const char *const *ids, size_t n,
+                        cameo_origin_profiles_cb cb, void *arg);
 
     /* Reads one avatar version of user id. A superseded version is still
      * found until garbage-collected. */
-    int (*get_avatar)(cameo_origin_t *o, const char *id, const char *version, cameo_origin_blob_cb cb,
-                      void *arg);
+    int (*get_avatar)(cameo_origin_t *o, cameo_loop_t *loop, const char *id, const char *version,
+                      cameo_origin_blob_cb cb, void *arg);
 
     /* Creates or replaces the JSON document of user id (doc is a JSON object).
      * The avatar of an existing user is kept. now_wall: ms since the epoch. */
-    int (*put_profile)(cameo_origin_t *o, const char *id, const char *doc, size_t doc_len, uint64_t now_wall,
-                       cameo_origin_write_cb cb, void *arg);
+    int (*put_profile)(cameo_origin_t *o, cameo_loop_t *loop, const char *id, const char *doc, size_t doc_len,
+                       uint64_t now_wall, cameo_origin_write_cb cb, void *arg);
 
     /* Deletes user id and its avatar pointer. CAMEO_ENOTFOUND through the
      * callback when there was no such user. */
-    int (*delete_profile)(cameo_origin_t *o, const char *id, uint64_t now_wall, cameo_origin_write_cb cb,
-                          void *arg);
+    int (*delete_profile)(cameo_origin_t *o, cameo_loop_t *loop, const char *id, uint64_t now_wall,
+                          cameo_origin_write_cb cb, void *arg);
 
     /* Stores blob (already validated; blob->version derived from its content)
      * as user id's avatar. CAMEO_ENOTFOUND when the user does not exist. */
-    int (*put_avatar)(cameo_origin_t *o, const char *id, const cameo_blob_t *blob, uint64_t now_wall,
-                      cameo_origin_write_cb cb, void *arg);
+    int (*put_avatar)(cameo_origin_t *o, cameo_loop_t *loop, const char *id, const cameo_blob_t *blob,
+                      uint64_t now_wall, cameo_origin_write_cb cb, void *arg);
 
     /* Clears user id's avatar pointer (the blob stays until GC).
      * CAMEO_ENOTFOUND when the user does not exist. */
-    int (*delete_avatar)(cameo_origin_t *o, const char *id, uint64_t now_wall, cameo_origin_write_cb cb,
-                         void *arg);
+    int (*delete_avatar)(cameo_origin_t *o, cameo_loop_t *loop, const char *id, uint64_t now_wall,
+                         cameo_origin_write_cb cb, void *arg);
+
+    /* Optional (network origins): on each worker loop's thread as it
+     * starts, and after its last request as it stops. detach fires the
+     * loop's pending callbacks (CAMEO_EUNAVAIL) and releases its watches,
+     * timers and connections. */
+    int (*attach)(cameo_origin_t *o, cameo_loop_t *loop);
+    void (*detach)(cameo_origin_t *o, cameo_loop_t *loop);
 
     /* Cheap, synchronous health: CAMEO_OK or CAMEO_EUNAVAIL. Writes a short
      * human-readable detail into buf (NUL-terminated). No I/O. */

@@ -509,7 +509,8 @@ static void origin_start(cameo_engine_t *e, fill_call_t *c)
     fill_kind_t kind = c->kind;
     c->started_us = clock_us();
     if (kind == FILL_BLOB) {
-        rc = e->origin->ops->get_avatar(e->origin, c->flights[0]->id, c->flights[0]->version, on_blob, c);
+        rc = e->origin->ops->get_avatar(e->origin, c->loop, c->flights[0]->id, c->flights[0]->version,
+                                        on_blob, c);
     } else {
         const char *ids_small[16];
         const char **ids = c->n <= 16 ? ids_small : malloc(c->n * sizeof(*ids));
@@ -518,7 +519,7 @@ static void origin_start(cameo_engine_t *e, fill_call_t *c)
         } else {
             for (size_t i = 0; i < c->n; i++)
                 ids[i] = c->flights[i]->id;
-            rc = e->origin->ops->get_profiles(e->origin, ids, c->n, on_profiles, c);
+            rc = e->origin->ops->get_profiles(e->origin, c->loop, ids, c->n, on_profiles, c);
             if (ids != ids_small)
                 free(ids);
         }
@@ -985,26 +986,28 @@ int cameo_engine_put_profile(cameo_engine_t *e, const char *id, const char *doc,
                              uint64_t now_wall, cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_PUT_PROFILE);
-    return write_started(e, w, e->origin->ops->put_profile(e->origin, id, doc, len, now_wall, on_write, w));
+    return write_started(
+        e, w, e->origin->ops->put_profile(e->origin, w->loop, id, doc, len, now_wall, on_write, w));
 }
 
 int cameo_engine_delete_profile(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_DELETE_PROFILE);
-    return write_started(e, w, e->origin->ops->delete_profile(e->origin, id, now_wall, on_write, w));
+    return write_started(e, w, e->origin->ops->delete_profile(e->origin, w->loop, id, now_wall, on_write, w));
 }
 
 int cameo_engine_put_avatar(cameo_engine_t *e, const char *id, const cameo_blob_t *blob, uint64_t now_wall,
                             cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_PUT_AVATAR);
-    return write_started(e, w, e->origin->ops->put_avatar(e->origin, id, blob, now_wall, on_write, w));
+    return write_started(e, w,
+                         e->origin->ops->put_avatar(e->origin, w->loop, id, blob, now_wall, on_write, w));
 }
 
 int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_DELETE_AVATAR);
-    return write_started(e, w, e->origin->ops->delete_avatar(e->origin, id, now_wall, on_write, w));
+    return write_started(e, w, e->origin->ops->delete_avatar(e->origin, w->loop, id, now_wall, on_write, w));
 }
 
 static void on_invalidated(void *arg, int err)
@@ -1043,10 +1046,14 @@ void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop)
 {
     if (e->remote != NULL && e->remote->ops->attach != NULL)
         e->remote->ops->attach(e->remote, loop);
+    if (e->origin->ops->attach != NULL)
+        e->origin->ops->attach(e->origin, loop);
 }
 
 void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop)
 {
+    if (e->origin->ops->detach != NULL)
+        e->origin->ops->detach(e->origin, loop);
     if (e->remote != NULL && e->remote->ops->detach != NULL)
         e->remote->ops->detach(e->remote, loop);
 }

@@ -709,9 +709,10 @@ static int submit(local_t *o, job_t *j)
     return err;
 }
 
-static int local_get_profiles(cameo_origin_t *base, const char *const *ids, size_t n,
+static int local_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const char *const *ids, size_t n,
                               cameo_origin_profiles_cb cb, void *arg)
 {
+    (void)loop;
     size_t len = 2, off = 0;
     job_t *j;
 
@@ -736,9 +737,10 @@ static int local_get_profiles(cameo_origin_t *base, const char *const *ids, size
     return submit((local_t *)base, j);
 }
 
-static int local_get_avatar(cameo_origin_t *base, const char *id, const char *version,
+static int local_get_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char *id, const char *version,
                             cameo_origin_blob_cb cb, void *arg)
 {
+    (void)loop;
     job_t *j;
 
     if (!cb || !id_ok(id) || !version_ok(version))
@@ -770,9 +772,10 @@ static job_t *write_job(enum op_kind kind, const char *id, const void *data, siz
     return j;
 }
 
-static int local_put_profile(cameo_origin_t *base, const char *id, const char *doc, size_t doc_len,
-                             uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
+static int local_put_profile(cameo_origin_t *base, cameo_loop_t *loop, const char *id, const char *doc,
+                             size_t doc_len, uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
 {
+    (void)loop;
     size_t i = 0;
     job_t *j;
 
@@ -786,9 +789,10 @@ static int local_put_profile(cameo_origin_t *base, const char *id, const char *d
     return j ? submit((local_t *)base, j) : CAMEO_ENOMEM;
 }
 
-static int local_delete_profile(cameo_origin_t *base, const char *id, uint64_t now_wall,
+static int local_delete_profile(cameo_origin_t *base, cameo_loop_t *loop, const char *id, uint64_t now_wall,
                                 cameo_origin_write_cb cb, void *arg)
 {
+    (void)loop;
     job_t *j;
 
     if (!cb || !id_ok(id))
@@ -797,9 +801,10 @@ static int local_delete_profile(cameo_origin_t *base, const char *id, uint64_t n
     return j ? submit((local_t *)base, j) : CAMEO_ENOMEM;
 }
 
-static int local_put_avatar(cameo_origin_t *base, const char *id, const cameo_blob_t *blob, uint64_t now_wall,
-                            cameo_origin_write_cb cb, void *arg)
+static int local_put_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char *id,
+                            const cameo_blob_t *blob, uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
 {
+    (void)loop;
     job_t *j;
 
     if (!cb || !id_ok(id) || !blob || !blob->data || !blob->len || !version_ok(blob->version) ||
@@ -813,9 +818,10 @@ static int local_put_avatar(cameo_origin_t *base, const char *id, const cameo_bl
     return submit((local_t *)base, j);
 }
 
-static int local_delete_avatar(cameo_origin_t *base, const char *id, uint64_t now_wall,
+static int local_delete_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char *id, uint64_t now_wall,
                                cameo_origin_write_cb cb, void *arg)
 {
+    (void)loop;
     job_t *j;
 
     if (!cb || !id_ok(id))

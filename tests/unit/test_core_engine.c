@@ -129,9 +129,10 @@ static void record(fake_origin_t *o, const call_t *c)
     pthread_mutex_unlock(&o->lock);
 }
 
-static int fo_get_profiles(cameo_origin_t *self, const char *const *ids, size_t n,
+static int fo_get_profiles(cameo_origin_t *self, cameo_loop_t *loop, const char *const *ids, size_t n,
                            cameo_origin_profiles_cb cb, void *arg)
 {
+    (void)loop;
     fake_origin_t *o = (fake_origin_t *)self;
     if (o->fail_next) {
         int err = o->fail_next;
@@ -145,9 +146,10 @@ static int fo_get_profiles(cameo_origin_t *self, const char *const *ids, size_t 
     return CAMEO_OK;
 }
 
-static int fo_get_avatar(cameo_origin_t *self, const char *id, const char *version, cameo_origin_blob_cb cb,
-                         void *arg)
+static int fo_get_avatar(cameo_origin_t *self, cameo_loop_t *loop, const char *id, const char *version,
+                         cameo_origin_blob_cb cb, void *arg)
 {
+    (void)loop;
     call_t c = {.kind = 1, .n = 1, .bcb = cb, .arg = arg};
     snprintf(c.ids[0], sizeof(c.ids[0]), "%s", id);
     snprintf(c.version, sizeof(c.version), "%s", version);
@@ -155,9 +157,10 @@ static int fo_get_avatar(cameo_origin_t *self, const char *id, const char *versi
     return CAMEO_OK;
 }
 
-static int fo_put_profile(cameo_origin_t *self, const char *id, const char *doc, size_t doc_len,
-                          uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
+static int fo_put_profile(cameo_origin_t *self, cameo_loop_t *loop, const char *id, const char *doc,
+                          size_t doc_len, uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
 {
+    (void)loop;
     (void)doc;
     (void)doc_len;
     (void)now_wall;

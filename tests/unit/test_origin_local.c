@@ -199,7 +199,7 @@ static void blocking_profiles_cb(void *arg, int err, const cameo_profile_rec_t *
 static int put_profile(cameo_origin_t *o, waiter_t *w, const char *id, const char *doc, uint64_t now)
 {
     waiter_reset(w);
-    assert_int_equal(CAMEO_OK, o->ops->put_profile(o, id, doc, strlen(doc), now, write_cb, w));
+    assert_int_equal(CAMEO_OK, o->ops->put_profile(o, NULL, id, doc, strlen(doc), now, write_cb, w));
     waiter_wait(w, 1);
     return w->err;
 }
@@ -207,7 +207,7 @@ static int put_profile(cameo_origin_t *o, waiter_t *w, const char *id, const cha
 static int get_profiles(cameo_origin_t *o, waiter_t *w, const char *const *ids, size_t n)
 {
     waiter_reset(w);
-    assert_int_equal(CAMEO_OK, o->ops->get_profiles(o, ids, n, profiles_cb, w));
+    assert_int_equal(CAMEO_OK, o->ops->get_profiles(o, NULL, ids, n, profiles_cb, w));
     waiter_wait(w, 1);
     return w->err;
 }
@@ -228,7 +228,7 @@ static int put_avatar(cameo_origin_t *o, waiter_t *w, const char *id, const char
     cameo_blob_t b = {.data = bytes, .len = strlen(bytes), .content_type = "image/png", .version = version};
 
     waiter_reset(w);
-    assert_int_equal(CAMEO_OK, o->ops->put_avatar(o, id, &b, now, write_cb, w));
+    assert_int_equal(CAMEO_OK, o->ops->put_avatar(o, NULL, id, &b, now, write_cb, w));
     waiter_wait(w, 1);
     return w->err;
 }
@@ -236,7 +236,7 @@ static int put_avatar(cameo_origin_t *o, waiter_t *w, const char *id, const char
 static int get_avatar(cameo_origin_t *o, waiter_t *w, const char *id, const char *version)
 {
     waiter_reset(w);
-    assert_int_equal(CAMEO_OK, o->ops->get_avatar(o, id, version, blob_cb, w));
+    assert_int_equal(CAMEO_OK, o->ops->get_avatar(o, NULL, id, version, blob_cb, w));
     waiter_wait(w, 1);
     return w->err;
 }
@@ -244,7 +244,7 @@ static int get_avatar(cameo_origin_t *o, waiter_t *w, const char *id, const char
 static int delete_profile(cameo_origin_t *o, waiter_t *w, const char *id, uint64_t now)
 {
     waiter_reset(w);
-    assert_int_equal(CAMEO_OK, o->ops->delete_profile(o, id, now, write_cb, w));
+    assert_int_equal(CAMEO_OK, o->ops->delete_profile(o, NULL, id, now, write_cb, w));
     waiter_wait(w, 1);
     return w->err;
 }
@@ -252,7 +252,7 @@ static int delete_profile(cameo_origin_t *o, waiter_t *w, const char *id, uint64
 static int delete_avatar(cameo_origin_t *o, waiter_t *w, const char *id, uint64_t now)
 {
     waiter_reset(w);
-    assert_int_equal(CAMEO_OK, o->ops->delete_avatar(o, id, now, write_cb, w));
+    assert_int_equal(CAMEO_OK, o->ops->delete_avatar(o, NULL, id, now, write_cb, w));
     waiter_wait(w, 1);
     return w->err;
 }
@@ -709,13 +709,13 @@ static void test_invalid_arguments_fail_synchronously_without_callback(void **st
     for (int i = 0; i <= MAX_RECS; i++)
         ids[i] = "x";
     waiter_reset(f->w);
-    assert_int_equal(CAMEO_EINVAL, o->ops->get_profiles(o, ids, MAX_RECS + 1, profiles_cb, f->w));
-    assert_int_equal(CAMEO_EINVAL, o->ops->put_profile(o, "k", "[1]", 3, 1, write_cb, f->w));
-    assert_int_equal(CAMEO_EINVAL, o->ops->put_profile(o, "k", "  ", 2, 1, write_cb, f->w));
-    assert_int_equal(CAMEO_EINVAL, o->ops->put_profile(o, longid, "{}", 2, 1, write_cb, f->w));
-    assert_int_equal(CAMEO_EINVAL, o->ops->put_avatar(o, "k", &empty, 1, write_cb, f->w));
-    assert_int_equal(CAMEO_EINVAL, o->ops->put_avatar(o, "k", &b, 1, NULL, f->w));
-    assert_int_equal(CAMEO_EINVAL, o->ops->get_avatar(o, "k", "", blob_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->get_profiles(o, NULL, ids, MAX_RECS + 1, profiles_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->put_profile(o, NULL, "k", "[1]", 3, 1, write_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->put_profile(o, NULL, "k", "  ", 2, 1, write_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->put_profile(o, NULL, longid, "{}", 2, 1, write_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->put_avatar(o, NULL, "k", &empty, 1, write_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->put_avatar(o, NULL, "k", &b, 1, NULL, f->w));
+    assert_int_equal(CAMEO_EINVAL, o->ops->get_avatar(o, NULL, "k", "", blob_cb, f->w));
     assert_int_equal(0, waiter_fired(f->w));
 }
 
@@ -730,16 +730,16 @@ static void test_queue_full_answers_ebusy_and_counts_rejections(void **state)
     fx_open(f, 1, 1, 0);
     /* The only worker is held inside a callback: it has taken its job. */
     blocker->hold = 1;
-    assert_int_equal(CAMEO_OK, f->o->ops->get_profiles(f->o, ids, 1, blocking_profiles_cb, blocker));
+    assert_int_equal(CAMEO_OK, f->o->ops->get_profiles(f->o, NULL, ids, 1, blocking_profiles_cb, blocker));
     pthread_mutex_lock(&blocker->mu);
     while (!blocker->entered)
         pthread_cond_wait(&blocker->cv, &blocker->mu);
     pthread_mutex_unlock(&blocker->mu);
 
     waiter_reset(queued);
-    assert_int_equal(CAMEO_OK, f->o->ops->put_profile(f->o, "q", "{}", 2, 1000, write_cb, queued));
-    assert_int_equal(CAMEO_EBUSY, f->o->ops->put_profile(f->o, "q", "{}", 2, 1000, write_cb, f->w));
-    assert_int_equal(CAMEO_EBUSY, f->o->ops->get_profiles(f->o, ids, 1, profiles_cb, f->w));
+    assert_int_equal(CAMEO_OK, f->o->ops->put_profile(f->o, NULL, "q", "{}", 2, 1000, write_cb, queued));
+    assert_int_equal(CAMEO_EBUSY, f->o->ops->put_profile(f->o, NULL, "q", "{}", 2, 1000, write_cb, f->w));
+    assert_int_equal(CAMEO_EBUSY, f->o->ops->get_profiles(f->o, NULL, ids, 1, profiles_cb, f->w));
     assert_int_equal(CAMEO_OK, f->o->ops->status(f->o, buf, sizeof buf));
     assert_non_null(strstr(buf, "queue 1/1"));
     assert_non_null(strstr(buf, "2 rejected"));
@@ -767,7 +767,7 @@ static void test_destroy_drains_queued_operations(void **state)
     waiter_reset(f->w);
     for (int i = 0; i < 20; i++) {
         snprintf(id, sizeof id, "d%d", i);
-        assert_int_equal(CAMEO_OK, f->o->ops->put_profile(f->o, id, "{}", 2, 1000, write_cb, f->w));
+        assert_int_equal(CAMEO_OK, f->o->ops->put_profile(f->o, NULL, id, "{}", 2, 1000, write_cb, f->w));
     }
     fx_close(f); /* returns only after all 20 callbacks */
     assert_int_equal(20, waiter_fired(f->w));
@@ -846,10 +846,10 @@ static void test_write_blocked_past_busy_timeout_is_ebusy_and_changes_nothing(vo
     /* Another process holds the write lock for longer than busy_timeout. */
     assert_int_equal(SQLITE_OK, sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     waiter_reset(f->w);
-    assert_int_equal(CAMEO_OK, f->o->ops->put_profile(f->o, "busy", "{}", 2, 1000, write_cb, f->w));
+    assert_int_equal(CAMEO_OK, f->o->ops->put_profile(f->o, NULL, "busy", "{}", 2, 1000, write_cb, f->w));
     /* WAL: the other worker still serves reads meanwhile. */
     waiter_reset(reader);
-    assert_int_equal(CAMEO_OK, f->o->ops->get_profiles(f->o, ids, 1, profiles_cb, reader));
+    assert_int_equal(CAMEO_OK, f->o->ops->get_profiles(f->o, NULL, ids, 1, profiles_cb, reader));
     waiter_wait(reader, 1);
     assert_int_equal(CAMEO_OK, reader->err);
     assert_int_equal(0, reader->n);
@@ -885,7 +885,8 @@ static void put_avatar_then_die_cb(void *arg, int err, const cameo_profile_rec_t
 
     (void)rec;
     (void)created;
-    if (err != CAMEO_OK || o->ops->put_avatar(o, "dura", &b, 2000, sigkill_after_ack_cb, NULL) != CAMEO_OK)
+    if (err != CAMEO_OK ||
+        o->ops->put_avatar(o, NULL, "dura", &b, 2000, sigkill_after_ack_cb, NULL) != CAMEO_OK)
         _exit(2);
 }
 
@@ -904,7 +905,7 @@ static void test_acknowledged_write_survives_sigkill(void **state)
         char errbuf[256];
         if (cameo_origin_local_open(&cfg, &o, errbuf, sizeof errbuf) != CAMEO_OK)
             _exit(1);
-        if (o->ops->put_profile(o, "dura", "{\"d\":1}", 7, 1000, put_avatar_then_die_cb, o) != CAMEO_OK)
+        if (o->ops->put_profile(o, NULL, "dura", "{\"d\":1}", 7, 1000, put_avatar_then_die_cb, o) != CAMEO_OK)
             _exit(1);
         for (;;)
             pause();

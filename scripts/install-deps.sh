@@ -8,7 +8,7 @@ set -euo pipefail
 
 mode=${1:-build}
 build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev
-  libxxhash-dev zlib1g-dev libhiredis-dev)
+  libxxhash-dev zlib1g-dev libhiredis-dev libcurl4-openssl-dev)
 test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang libclang-rt-14-dev redis-server)
 bench_pkgs=(wrk nginx-light redis-server)
 

@@ -31,13 +31,21 @@
 
 typedef struct cameo_engine cameo_engine_t;
 
+#define CAMEO_STALE_IF_ERROR_OFF UINT64_MAX
+
 typedef struct cameo_engine_config {
     uint64_t ttl_ms;          /* profiles: fresh for this long (default 300 s) */
     uint64_t grace_ms;        /* then served stale while one refresh runs (default 60 s) */
     uint64_t negative_ttl_ms; /* unknown users and avatar versions (default 10 s) */
     uint64_t blob_ttl_ms;     /* avatar bytes, immutable (default 1 day) */
     uint64_t bus_down_ttl_ms; /* with a bus that is down: how long a local profile is trusted (default 1 s) */
-    cameo_hub_t *hub;         /* optional: every committed write is published there as a change event */
+    /* stale-if-error: after its grace window a profile is kept this much
+     * longer past its TTL (default 24 h; CAMEO_STALE_IF_ERROR_OFF for none)
+     * and served, instead of an error, when the origin fails or times out
+     * (not when it says the user does not exist). Counted in stale_served
+     * and stale_if_error. */
+    uint64_t stale_if_error_ms;
+    cameo_hub_t *hub; /* optional: every committed write is published there as a change event */
 } cameo_engine_config_t;
 
 /*
@@ -136,6 +144,10 @@ int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_
  * loop. */
 void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop);
 void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop);
+
+/* For the Age header: 0 while entry is fresh, else about how many seconds
+ * ago its value came from the origin (from its expiry and the TTL). */
+uint64_t cameo_engine_age_s(const cameo_engine_t *e, const cameo_entry_t *entry, uint64_t now);
 
 /* 1 when no fill or write is waiting on a tier or the origin. */
 int cameo_engine_idle(cameo_engine_t *e);

@@ -41,6 +41,9 @@ typedef struct cameo_profile_rec {
     const char *avatar_version; /* NULL when the user has no avatar */
     const char *avatar_type;    /* MIME type of the avatar, NULL when none */
     uint64_t updated_at;        /* ms since the Unix epoch */
+    int err; /* CAMEO_OK; or why this user could not be read (say CAMEO_ECORRUPT, or the error of
+              * the part of a batch it was in): the engine neither caches nor serves it, and
+              * the other fields are unset. Absent ids, not errors, are what "not found" means. */
 } cameo_profile_rec_t;
 
 /* One avatar blob. */
@@ -52,7 +55,8 @@ typedef struct cameo_blob {
 } cameo_blob_t;
 
 /* get_profiles: err is CAMEO_OK and recs[0..n) the users that exist (in any
- * order; ids not found are simply absent), or an error and no records. */
+ * order; ids not found are simply absent, ids that failed carry rec.err), or
+ * an error for the whole call and no records. */
 typedef void (*cameo_origin_profiles_cb)(void *arg, int err, const cameo_profile_rec_t *recs, size_t n);
 
 /* get_avatar: CAMEO_OK and the blob, CAMEO_ENOTFOUND, or another error. */
@@ -131,5 +135,60 @@ typedef struct cameo_local_config {
  * the database cannot be opened. */
 int cameo_origin_local_open(const cameo_local_config_t *cfg, cameo_origin_t **out, char *errbuf,
                             size_t errlen);
+
+/*
+ * origin_http: profiles read through from an HTTP user service
+ * (src/origin/origin_http.c), read-only (cameo's write endpoints answer 405;
+ * the app writes to its service and calls POST /v1/invalidate). Requests run
+ * on the workers' loops through libcurl, connections kept alive per loop.
+ *
+ * users_url     required: http(s)://host[:port]/path containing "{id}"; GET,
+ *               200 with a JSON object (the profile), 404 for an unknown user
+ * batch_url     optional: POST {"ids": [...]}; 200 with {"ID": {...}|null, ...}
+ *               or [{"id": "ID", ...}, ...]; ids absent from the answer are
+ *               unknown users. Used for reads of more than one id; without
+ *               it, one GET per id.
+ * batch_size    ids per batch POST (default 50, at most 1000)
+ * concurrency   requests in flight per worker loop (default 16); more wait in
+ *               a queue of queue_max per loop (default 4096), then CAMEO_EBUSY
+ * connect_timeout_ms, timeout_ms   per attempt (defaults 1000 and 3000)
+ * retries       more attempts after a failure that may pass (connection
+ *               refused or lost, timeout, 5xx; not 4xx or bad data), after a
+ *               full-jitter backoff of up to backoff_ms * 2^attempt (0 and 50
+ *               when zero; the daemon asks for 2). Reads are idempotent, the
+ *               batch POST included.
+ * breaker_failures, breaker_open_ms   the circuit breaker (one per origin):
+ *               after breaker_failures failed attempts in a row (default 5)
+ *               calls fail at once with CAMEO_EUNAVAIL for breaker_open_ms
+ *               (default 5000); then one call probes, and its success closes
+ *               the breaker (its failure opens it again).
+ * max_body      bytes of one response (default 8 MiB; over: CAMEO_ETOOBIG
+ *               for the ids asked); each profile is also held to 64 KiB
+ * avatar_field  optional JSON pointer (RFC 6901, "/picture_id") to the
+ *               profile member naming the user's avatar; its value (a string
+ *               or a number) becomes the avatar version: as is when it matches
+ *               [A-Za-z0-9._-]{1,64}, else "h" and 16 hex digits of its hash.
+ */
+typedef struct cameo_http_origin_config {
+    const char *users_url;
+    const char *batch_url;
+    unsigned batch_size;
+    unsigned concurrency;
+    unsigned queue_max;
+    uint64_t connect_timeout_ms;
+    uint64_t timeout_ms;
+    unsigned retries;
+    uint64_t backoff_ms;
+    unsigned breaker_failures;
+    uint64_t breaker_open_ms;
+    size_t max_body;
+    const char *avatar_field;
+} cameo_http_origin_config_t;
+
+/* Checks cfg and creates the origin; it connects from each loop that
+ * attaches. CAMEO_OK and *out, or CAMEO_EINVAL with a one-line reason in
+ * errbuf, or CAMEO_ENOMEM. */
+int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t **out, char *errbuf,
+                           size_t errlen);
 
 #endif

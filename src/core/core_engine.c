@@ -48,6 +48,7 @@ typedef struct flight {
     char key[CAMEO_KEY_MAX];
     char id[CAMEO_ID_MAX + 1];
     char version[CAMEO_VERSION_MAX + 1];
+    cameo_entry_t *fallback; /* shard lock: a profile past its grace window, served if the origin fails */
 } flight_t;
 
 typedef struct flight_shard {
@@ -132,6 +133,10 @@ int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *t
     e->cfg = *cfg;
     if (e->cfg.ttl_ms == 0)
         e->cfg.ttl_ms = 300 * 1000;
+    if (e->cfg.stale_if_error_ms == 0)
+        e->cfg.stale_if_error_ms = 24 * 3600 * 1000;
+    else if (e->cfg.stale_if_error_ms == CAMEO_STALE_IF_ERROR_OFF)
+        e->cfg.stale_if_error_ms = 0;
     if (e->cfg.negative_ttl_ms == 0)
         e->cfg.negative_ttl_ms = 10 * 1000;
     if (e->cfg.blob_ttl_ms == 0)
@@ -351,6 +356,19 @@ static void flight_complete(cameo_engine_t *e, flight_t *f, int err, cameo_entry
     }
     cameo_read_t *w = f->waiters;
     f->waiters = NULL;
+    cameo_entry_t *fallback = f->fallback;
+    f->fallback = NULL;
+    /* stale-if-error: the origin failed (not "no such user"), the key was
+     * not written meanwhile, and the last known value is still kept. */
+    if (err != CAMEO_OK && err != CAMEO_ENOTFOUND && fallback != NULL && !f->detached && w != NULL &&
+        f->now < fallback->stale_until) {
+        cameo_entry_unref(entry);
+        entry = fallback;
+        fallback = NULL;
+        err = CAMEO_OK;
+        cameo_metrics_inc(&e->metrics->stale_served);
+        cameo_metrics_inc(&e->metrics->stale_if_error);
+    }
     pthread_mutex_unlock(&s->lock);
 
     while (w != NULL) {
@@ -359,7 +377,21 @@ static void flight_complete(cameo_engine_t *e, flight_t *f, int err, cameo_entry
         w = next;
     }
     cameo_entry_unref(entry);
+    cameo_entry_unref(fallback);
     free(f);
+}
+
+/* Keeps hit (a stale entry from the remote tier) as f's fallback unless it
+ * has one. */
+static void flight_set_fallback(cameo_engine_t *e, flight_t *f, cameo_entry_t *hit)
+{
+    flight_shard_t *s = shard_of(e, f->hash);
+    pthread_mutex_lock(&s->lock);
+    if (f->fallback == NULL) {
+        cameo_entry_ref(hit);
+        f->fallback = hit;
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- tier lookups ---- */
@@ -373,7 +405,9 @@ static cameo_ttl_t ttl_for(const cameo_engine_t *e, fill_kind_t kind, uint64_t n
         t.ttl_ms = e->cfg.blob_ttl_ms;
     } else {
         t.ttl_ms = e->cfg.ttl_ms;
-        t.grace_ms = e->cfg.grace_ms;
+        /* Kept past the grace window for stale-if-error; in_grace() tells
+         * the two apart. */
+        t.grace_ms = e->cfg.grace_ms > e->cfg.stale_if_error_ms ? e->cfg.grace_ms : e->cfg.stale_if_error_ms;
     }
     return t;
 }
@@ -391,6 +425,15 @@ static int untrusted(const cameo_engine_t *e, const cameo_entry_t *hit, uint64_t
     uint64_t ttl = (hit->flags & CAMEO_ENTRY_NEGATIVE) ? e->cfg.negative_ttl_ms : e->cfg.ttl_ms;
     uint64_t stored = hit->expires_at > ttl ? hit->expires_at - ttl : 0;
     return now >= stored + e->cfg.bus_down_ttl_ms;
+}
+
+/* A stale hit that may be served while one refresh runs (within the grace
+ * window); else it is kept only as the fallback of stale-if-error. */
+static int in_grace(const cameo_engine_t *e, const cameo_entry_t *hit, uint64_t now)
+{
+    if (hit->key_len < 2 || memcmp(hit->key, "p:", 2) != 0 || (hit->flags & CAMEO_ENTRY_NEGATIVE))
+        return 1; /* only positive profiles are kept longer */
+    return now < hit->expires_at + e->cfg.grace_ms;
 }
 
 /* Looks key up in the local tiers; a hit in a lower one fills those above.
@@ -464,7 +507,10 @@ static void on_profiles(void *arg, int err, const cameo_profile_rec_t *recs, siz
         flight_t *f = c->flights[i];
         cameo_entry_t *entry = NULL;
         int rc;
-        if (match[i] != NULL) {
+        if (match[i] != NULL && match[i]->err != CAMEO_OK) {
+            flight_complete(e, f, match[i]->err, NULL, 0); /* not cached: the next read asks again */
+            continue;
+        } else if (match[i] != NULL) {
             cameo_ttl_t ttl = ttl_for(e, FILL_PROFILE, f->now, 0);
             rc = cameo_resp_profile(match[i], &ttl, &entry);
         } else {
@@ -508,7 +554,9 @@ static void origin_start(cameo_engine_t *e, fill_call_t *c)
     int rc;
     fill_kind_t kind = c->kind;
     c->started_us = clock_us();
-    if (kind == FILL_BLOB) {
+    if (kind == FILL_BLOB && e->origin->ops->get_avatar == NULL) {
+        rc = CAMEO_ENOTFOUND; /* an origin without avatars has none of them */
+    } else if (kind == FILL_BLOB) {
         rc = e->origin->ops->get_avatar(e->origin, c->loop, c->flights[0]->id, c->flights[0]->version,
                                         on_blob, c);
     } else {
@@ -547,6 +595,8 @@ static void on_remote(void *arg, int err, cameo_entry_t *const *entries, size_t 
             cameo_entry_ref(hit);
             flight_complete(e, c->flights[i], CAMEO_OK, hit, 0);
         } else {
+            if (hit != NULL && c->now < hit->stale_until && !(hit->flags & CAMEO_ENTRY_NEGATIVE))
+                flight_set_fallback(e, c->flights[i], hit);
             c->flights[kept++] = c->flights[i];
         }
     }
@@ -589,7 +639,7 @@ static void fill_start(cameo_engine_t *e, fill_call_t *c)
  */
 static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len,
                              const char *id, const char *version, uint64_t now, cameo_loop_t *loop,
-                             cameo_read_t *w, cameo_entry_t **hit, int *err)
+                             cameo_read_t *w, cameo_entry_t *fallback, cameo_entry_t **hit, int *err)
 {
     uint64_t hash = XXH3_64bits(key, key_len);
     flight_shard_t *s = shard_of(e, hash);
@@ -599,6 +649,10 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
     pthread_mutex_lock(&s->lock);
     flight_t *f = flight_find(s, hash, key, key_len);
     if (f != NULL) {
+        if (fallback != NULL && f->fallback == NULL) {
+            cameo_entry_ref(fallback);
+            f->fallback = fallback;
+        }
         if (w != NULL) {
             w->_next_waiter = f->waiters;
             f->waiters = w;
@@ -626,6 +680,10 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
         return NULL;
     }
     f->loop = loop;
+    if (fallback != NULL) {
+        cameo_entry_ref(fallback);
+        f->fallback = fallback;
+    }
     if (w != NULL) {
         w->_next_waiter = NULL;
         f->waiters = w;
@@ -639,11 +697,11 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
 
 /* A fill of one key: joins or starts its flight. w may be NULL (refresh). */
 static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
-                    const char *version, uint64_t now, cameo_read_t *w)
+                    const char *version, uint64_t now, cameo_read_t *w, cameo_entry_t *fallback)
 {
     int err;
     cameo_entry_t *hit;
-    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w->loop, w, &hit, &err);
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, w->loop, w, fallback, &hit, &err);
     if (hit != NULL) {
         deliver(w, CAMEO_OK, hit);
         cameo_entry_unref(hit);
@@ -668,7 +726,7 @@ static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     cameo_metrics_inc(&e->metrics->stale_served);
     int err;
     cameo_entry_t *hit;
-    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, loop, NULL, &hit, &err);
+    flight_t *f = flight_join(e, kind, key, key_len, id, version, now, loop, NULL, NULL, &hit, &err);
     if (f == NULL)
         return; /* one is running already */
     cameo_metrics_inc(&e->metrics->refreshes);
@@ -688,7 +746,9 @@ static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t 
 {
     cameo_entry_t *hit = NULL;
     int rc = tiers_get(e, key, key_len, now, &hit);
-    if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
+    if (rc == CAMEO_ESTALE && !in_grace(e, hit, now)) {
+        rc = CAMEO_ENOTFOUND; /* a miss, with hit as the fallback */
+    } else if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
         if (hit->flags & CAMEO_ENTRY_NEGATIVE) {
             cameo_entry_unref(hit);
             return CAMEO_ENOTFOUND;
@@ -700,7 +760,8 @@ static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t 
     }
     r->_batch = NULL;
     r->entry = NULL;
-    rc = fill_one(e, kind, key, key_len, id, version, now, r);
+    rc = fill_one(e, kind, key, key_len, id, version, now, r, hit);
+    cameo_entry_unref(hit);
     return rc == CAMEO_OK ? CAMEO_EPENDING : rc;
 }
 
@@ -730,7 +791,11 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
         cameo_entry_t *hit = NULL;
         results[i] = NULL;
         int rc = tiers_get(e, key, key_len, now, &hit);
-        if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
+        if (rc == CAMEO_ESTALE && !in_grace(e, hit, now)) {
+            results[i] = hit; /* the fallback, until the second pass */
+            errs[i] = CAMEO_EPENDING;
+            nmiss++;
+        } else if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
             if (hit->flags & CAMEO_ENTRY_NEGATIVE) {
                 cameo_entry_unref(hit);
                 errs[i] = CAMEO_ENOTFOUND;
@@ -774,8 +839,11 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
         w->_slot = i;
         size_t key_len = cameo_key_profile(key, ids[i]);
         int err;
-        cameo_entry_t *hit;
-        flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop, w, &hit, &err);
+        cameo_entry_t *hit, *fallback = results[i];
+        results[i] = NULL;
+        flight_t *f =
+            flight_join(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop, w, fallback, &hit, &err);
+        cameo_entry_unref(fallback);
         if (f != NULL)
             c->flights[c->n++] = f;
         else if (hit != NULL || err != CAMEO_OK)
@@ -975,6 +1043,10 @@ static void write_init(cameo_engine_t *e, cameo_write_t *w, const char *id, int 
 
 static int write_started(cameo_engine_t *e, cameo_write_t *w, int rc)
 {
+    if (rc == CAMEO_ENOTSUP) {
+        call_end(e); /* the origin is read-only: nothing was asked of it */
+        return rc;
+    }
     if (rc != CAMEO_OK) {
         cameo_metrics_origin(e->metrics, write_ops[w->_op], rc, 0);
         call_end(e);
@@ -987,27 +1059,39 @@ int cameo_engine_put_profile(cameo_engine_t *e, const char *id, const char *doc,
 {
     write_init(e, w, id, WRITE_PUT_PROFILE);
     return write_started(
-        e, w, e->origin->ops->put_profile(e->origin, w->loop, id, doc, len, now_wall, on_write, w));
+        e, w,
+        e->origin->ops->put_profile == NULL
+            ? CAMEO_ENOTSUP
+            : e->origin->ops->put_profile(e->origin, w->loop, id, doc, len, now_wall, on_write, w));
 }
 
 int cameo_engine_delete_profile(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_DELETE_PROFILE);
-    return write_started(e, w, e->origin->ops->delete_profile(e->origin, w->loop, id, now_wall, on_write, w));
+    return write_started(e, w,
+                         e->origin->ops->delete_profile == NULL
+                             ? CAMEO_ENOTSUP
+                             : e->origin->ops->delete_profile(e->origin, w->loop, id, now_wall, on_write, w));
 }
 
 int cameo_engine_put_avatar(cameo_engine_t *e, const char *id, const cameo_blob_t *blob, uint64_t now_wall,
                             cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_PUT_AVATAR);
-    return write_started(e, w,
-                         e->origin->ops->put_avatar(e->origin, w->loop, id, blob, now_wall, on_write, w));
+    return write_started(
+        e, w,
+        e->origin->ops->put_avatar == NULL
+            ? CAMEO_ENOTSUP
+            : e->origin->ops->put_avatar(e->origin, w->loop, id, blob, now_wall, on_write, w));
 }
 
 int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_wall, cameo_write_t *w)
 {
     write_init(e, w, id, WRITE_DELETE_AVATAR);
-    return write_started(e, w, e->origin->ops->delete_avatar(e->origin, w->loop, id, now_wall, on_write, w));
+    return write_started(e, w,
+                         e->origin->ops->delete_avatar == NULL
+                             ? CAMEO_ENOTSUP
+                             : e->origin->ops->delete_avatar(e->origin, w->loop, id, now_wall, on_write, w));
 }
 
 static void on_invalidated(void *arg, int err)
@@ -1056,6 +1140,16 @@ void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop)
         e->origin->ops->detach(e->origin, loop);
     if (e->remote != NULL && e->remote->ops->detach != NULL)
         e->remote->ops->detach(e->remote, loop);
+}
+
+uint64_t cameo_engine_age_s(const cameo_engine_t *e, const cameo_entry_t *entry, uint64_t now)
+{
+    if (now < entry->expires_at)
+        return 0;
+    uint64_t ttl =
+        (entry->key_len >= 2 && memcmp(entry->key, "p:", 2) == 0) ? e->cfg.ttl_ms : e->cfg.blob_ttl_ms;
+    uint64_t stored = entry->expires_at > ttl ? entry->expires_at - ttl : 0;
+    return (now - stored) / 1000;
 }
 
 int cameo_engine_idle(cameo_engine_t *e)

@@ -280,6 +280,9 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
                   rd(&m->coalesced));
     write_counter(out, "cameo_stale_served_total", "Responses served from an entry past its TTL.",
                   rd(&m->stale_served));
+    write_counter(out, "cameo_stale_if_error_total",
+                  "Responses served from an entry past its grace window because the origin failed.",
+                  rd(&m->stale_if_error));
     write_counter(out, "cameo_refreshes_total", "Background refreshes of stale entries started.",
                   rd(&m->refreshes));
     write_counter(out, "cameo_bus_events_sent_total", "Invalidations published to other instances (bus).",

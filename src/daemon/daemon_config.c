@@ -23,8 +23,10 @@ typedef enum {
     T_DURATION,
     T_URL,
     T_PREFIX,
-    T_TIMEOUT, /* a duration from 1 ms to 60 s */
-    T_COUNT    /* a number from 1 to 1,000,000 */
+    T_TIMEOUT,  /* a duration from 1 ms to 60 s */
+    T_COUNT,    /* a number from 1 to 1,000,000 */
+    T_HTTP_URL, /* http(s)://..., at most 2048 bytes */
+    T_RETRIES   /* a number from 0 to 10 */
 } opt_type_t;
 
 typedef struct opt {
@@ -53,6 +55,9 @@ static const opt_t opts[] = {
     {"--ttl", "CAMEO_TTL", "5m", "how long a cached profile is fresh", T_DURATION, OFF(ttl_ms)},
     {"--grace", "CAMEO_GRACE", "1m", "after the TTL, served stale while one refresh runs", T_DURATION,
      OFF(grace_ms)},
+    {"--stale-if-error", "CAMEO_STALE_IF_ERROR", "24h",
+     "after the grace window, how long a profile is kept to answer when the origin fails (0s: never)",
+     T_DURATION, OFF(stale_if_error_ms)},
     {"--negative-ttl", "CAMEO_NEGATIVE_TTL", "10s", "how long \"no such user\" is cached", T_DURATION,
      OFF(negative_ttl_ms)},
     {"--redis", "CAMEO_REDIS", NULL,
@@ -67,6 +72,28 @@ static const opt_t opts[] = {
      OFF(sse_keepalive_ms)},
     {"--events-backlog", "CAMEO_EVENTS_BACKLOG", "1024", "events kept for Last-Event-ID resume", T_COUNT,
      OFF(events_backlog)},
+    {"--users-url", "CAMEO_USERS_URL", NULL,
+     "read profiles from an HTTP user service, GET http(s)://host/users/{id} (read-only; default: the "
+     "embedded store)",
+     T_HTTP_URL, OFF(users_url)},
+    {"--users-batch-url", "CAMEO_USERS_BATCH_URL", NULL,
+     "its batch lookup, POST {\"ids\": [...]} (default: none, one GET per id)", T_HTTP_URL,
+     OFF(users_batch_url)},
+    {"--users-batch-size", "CAMEO_USERS_BATCH_SIZE", "50", "ids per batch lookup (at most 1000)", T_COUNT,
+     OFF(users_batch_size)},
+    {"--origin-timeout", "CAMEO_ORIGIN_TIMEOUT", "3s", "per user-service request attempt", T_TIMEOUT,
+     OFF(origin_timeout_ms)},
+    {"--origin-connect-timeout", "CAMEO_ORIGIN_CONNECT_TIMEOUT", "1s", "to connect to the user service",
+     T_TIMEOUT, OFF(origin_connect_timeout_ms)},
+    {"--origin-retries", "CAMEO_ORIGIN_RETRIES", "2",
+     "more attempts after a failure that may pass (0 to 10; jittered backoff)", T_RETRIES,
+     OFF(origin_retries)},
+    {"--origin-concurrency", "CAMEO_ORIGIN_CONCURRENCY", "16", "user-service requests in flight per worker",
+     T_COUNT, OFF(origin_concurrency)},
+    {"--breaker-failures", "CAMEO_BREAKER_FAILURES", "5",
+     "failed user-service requests in a row that open the circuit breaker", T_COUNT, OFF(breaker_failures)},
+    {"--breaker-open", "CAMEO_BREAKER_OPEN", "5s", "how long the open breaker fails calls before a probe",
+     T_TIMEOUT, OFF(breaker_open_ms)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -230,6 +257,31 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         unsigned long n = strtoul(value, &end, 10);
         if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 || n > 1000000) {
             snprintf(errbuf, errlen, "%s: expected a number from 1 to 1000000, got '%.32s'", source, value);
+            return -1;
+        }
+        *(unsigned *)(void *)field = (unsigned)n;
+        return 0;
+    }
+    case T_HTTP_URL: {
+        size_t len = strlen(value);
+        int ok = len < sizeof(cfg->users_url) &&
+                 (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0);
+        for (size_t i = 0; i < len && ok; i++)
+            ok = value[i] > ' ' && value[i] < 127;
+        if (!ok) {
+            snprintf(errbuf, errlen,
+                     "%s: expected an http:// or https:// URL of at most 2048 bytes, got '%.64s'", source,
+                     value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    case T_RETRIES: {
+        char *end;
+        unsigned long n = strtoul(value, &end, 10);
+        if (value[0] < '0' || value[0] > '9' || *end != '\0' || n > 10) {
+            snprintf(errbuf, errlen, "%s: expected a number from 0 to 10, got '%.32s'", source, value);
             return -1;
         }
         *(unsigned *)(void *)field = (unsigned)n;

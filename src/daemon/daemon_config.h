@@ -19,12 +19,20 @@ typedef struct cameo_config {
     int log_level;
     size_t max_avatar_size;
     uint64_t ttl_ms, grace_ms, negative_ttl_ms;
-    char redis_url[1024]; /* "" without Redis; may hold a password: never print it */
+    uint64_t stale_if_error_ms; /* 0: off */
+    char redis_url[1024];       /* "" without Redis; may hold a password: never print it */
     char redis_prefix[128];
     uint64_t redis_timeout_ms;
     unsigned sse_max; /* GET /v1/events streams at once */
     uint64_t sse_keepalive_ms;
     unsigned events_backlog; /* events kept for Last-Event-ID resume */
+    /* The HTTP user-service origin (read-only), instead of the embedded store's profiles. */
+    char users_url[2049];       /* "" for none */
+    char users_batch_url[2049]; /* "" for none */
+    unsigned users_batch_size;
+    uint64_t origin_timeout_ms, origin_connect_timeout_ms;
+    unsigned origin_retries, origin_concurrency, breaker_failures;
+    uint64_t breaker_open_ms;
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

@@ -30,6 +30,23 @@
 /* Loads DATA/admin-token, or makes one (32 random bytes, hex) and stores it
  * with mode 0600. Returns 1 when it was generated now, 0 when loaded, -1 on
  * error (message printed). */
+/* url for a log line: scheme, host and port only (no user:password@, path
+ * or query, which may hold secrets). */
+static const char *redact_url(const char *url, char *buf, size_t len)
+{
+    const char *sep = strstr(url, "://");
+    size_t scheme_len = sep != NULL ? (size_t)(sep - url) + 3 : 0;
+    const char *host = url + scheme_len;
+    size_t n = strcspn(host, "/?#");
+    const char *at = memrchr(host, '@', n);
+    if (at != NULL) {
+        n -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    snprintf(buf, len, "%.*s%.*s/...", (int)scheme_len, url, (int)n, host);
+    return buf;
+}
+
 static int load_or_make_token(cameo_config_t *cfg)
 {
     char path[4200];
@@ -108,10 +125,43 @@ static int serve(int argc, char **argv)
     cameo_hub_t *hub = NULL;
     cameo_server_t *server = NULL;
 
-    cameo_local_config_t lcfg = {.dir = cfg.data_dir};
-    if (cameo_origin_local_open(&lcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
-        fprintf(stderr, "cameo: --data: %s\n", err);
+    if (cfg.users_url[0] == '\0' && cfg.users_batch_url[0] != '\0') {
+        fprintf(stderr, "cameo: --users-batch-url: needs --users-url\n");
+        rc = 2;
         goto out;
+    }
+    if (cfg.users_batch_size > 1000) {
+        fprintf(stderr, "cameo: --users-batch-size: expected 1 to 1000, got %u\n", cfg.users_batch_size);
+        rc = 2;
+        goto out;
+    }
+    if (cfg.users_url[0] != '\0') {
+        char ubuf[160];
+        cameo_http_origin_config_t hcfg = {
+            .users_url = cfg.users_url,
+            .batch_url = cfg.users_batch_url,
+            .batch_size = cfg.users_batch_size,
+            .concurrency = cfg.origin_concurrency,
+            .connect_timeout_ms = cfg.origin_connect_timeout_ms,
+            .timeout_ms = cfg.origin_timeout_ms,
+            .retries = cfg.origin_retries,
+            .breaker_failures = cfg.breaker_failures,
+            .breaker_open_ms = cfg.breaker_open_ms,
+        };
+        if (cameo_origin_http_open(&hcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
+            fprintf(stderr, "cameo: --users-url: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+        cameo_log(CAMEO_LOG_INFO, "origin", "kind=http users_url=%s batch=%s batch_size=%u",
+                  redact_url(cfg.users_url, ubuf, sizeof(ubuf)), cfg.users_batch_url[0] ? "yes" : "no",
+                  cfg.users_batch_size);
+    } else {
+        cameo_local_config_t lcfg = {.dir = cfg.data_dir};
+        if (cameo_origin_local_open(&lcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
+            fprintf(stderr, "cameo: --data: %s\n", err);
+            goto out;
+        }
     }
     cameo_cache_config_t ccfg = {.capacity = cfg.mem_limit};
     if (cameo_tier_mem_create(&ccfg, &mem) != CAMEO_OK) {
@@ -130,8 +180,12 @@ static int serve(int argc, char **argv)
     cameo_tier_t *tiers[] = {mem, redis};
     metrics = cameo_metrics_create(cfg.workers, cameo_now_ms());
     hub = cameo_hub_create(cfg.events_backlog, cfg.sse_max);
-    cameo_engine_config_t ecfg = {
-        .ttl_ms = cfg.ttl_ms, .grace_ms = cfg.grace_ms, .negative_ttl_ms = cfg.negative_ttl_ms, .hub = hub};
+    cameo_engine_config_t ecfg = {.ttl_ms = cfg.ttl_ms,
+                                  .grace_ms = cfg.grace_ms,
+                                  .negative_ttl_ms = cfg.negative_ttl_ms,
+                                  .hub = hub,
+                                  .stale_if_error_ms = cfg.stale_if_error_ms ? cfg.stale_if_error_ms
+                                                                             : CAMEO_STALE_IF_ERROR_OFF};
     if (metrics == NULL || hub == NULL ||
         cameo_engine_create(&ecfg, tiers, redis != NULL ? 2 : 1, origin, metrics, &engine) != CAMEO_OK) {
         fprintf(stderr, "cameo: out of memory\n");

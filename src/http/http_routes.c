@@ -256,6 +256,20 @@ static void send_engine_error(rctx_t *c, int err, const char *what)
     case CAMEO_ETOOBIG:
         send_error(c, 413, "too_large", "%s", cameo_strerror(err));
         break;
+    case CAMEO_ENOTSUP:
+        add_header(c->req, H2O_TOKEN_ALLOW, "GET, HEAD", 9);
+        send_error(c, 405, "read_only_origin",
+                   "this cameo fronts an origin it cannot write to: change the data there, then tell "
+                   "cameo with POST /v1/invalidate");
+        break;
+    case CAMEO_EUNAVAIL:
+        send_error(c, 502, "bad_gateway", "the origin is unavailable and nothing cached can answer: %s",
+                   cameo_strerror(err));
+        break;
+    case CAMEO_ETIMEDOUT:
+        send_error(c, 504, "gateway_timeout",
+                   "the origin did not answer in time and nothing cached can answer");
+        break;
     default:
         send_error(c, 503, "unavailable", "the store is unavailable: %s", cameo_strerror(err));
         break;
@@ -279,6 +293,11 @@ static void send_entry(rctx_t *c, cameo_entry_t *e, int from_cache)
     cameo_entry_unref(c->sent);
     c->sent = e;
     add_header(req, H2O_TOKEN_ETAG, r->etag, strlen(r->etag));
+    uint64_t age = cameo_engine_age_s(c->w->server->cfg.engine, e, cameo_now_ms());
+    if (age > 0) { /* served past its TTL: stale-while-revalidate or stale-if-error */
+        char *v = h2o_mem_alloc_pool(&req->pool, 24);
+        add_header(req, H2O_TOKEN_AGE, v, (size_t)sprintf(v, "%llu", (unsigned long long)age));
+    }
     if (r->kind == CAMEO_RESP_BLOB)
         add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("public, max-age=31536000, immutable"));
     else
@@ -477,16 +496,25 @@ static void send_batch(rctx_t *c, int from_cache)
             c->from_cache += cameo_resp(c->results[i])->body_len;
         found++;
     }
-    size_t missing_len = 16;
-    for (size_t i = 0; i < c->n; i++)
+    size_t missing_len = 32, nfailed = 0;
+    for (size_t i = 0; i < c->n; i++) {
         if (c->errs[i] != CAMEO_OK || c->results[i] == NULL)
             missing_len += strlen(c->ids[i]) + 3;
+        nfailed += c->errs[i] != CAMEO_OK && c->errs[i] != CAMEO_ENOTFOUND;
+    }
     char *m = h2o_mem_alloc_pool(&req->pool, missing_len);
     size_t ml = 0, nmissing = 0;
     ml += (size_t)sprintf(m + ml, "},\"missing\":[");
     for (size_t i = 0; i < c->n; i++)
-        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL)
+        if ((c->errs[i] == CAMEO_OK && c->results[i] == NULL) || c->errs[i] == CAMEO_ENOTFOUND)
             ml += (size_t)sprintf(m + ml, "%s\"%s\"", nmissing++ ? "," : "", c->ids[i]);
+    if (nfailed > 0) {
+        /* ids the origin could not answer for: not cached, ask again later */
+        ml += (size_t)sprintf(m + ml, "],\"failed\":[");
+        for (size_t i = 0, k = 0; i < c->n; i++)
+            if (c->errs[i] != CAMEO_OK && c->errs[i] != CAMEO_ENOTFOUND)
+                ml += (size_t)sprintf(m + ml, "%s\"%s\"", k++ ? "," : "", c->ids[i]);
+    }
     ml += (size_t)sprintf(m + ml, "]}");
     iov[k++] = h2o_iovec_init(m, ml);
     add_header(req, H2O_TOKEN_CONTENT_TYPE, H2O_STRLIT("application/json"));
@@ -522,12 +550,18 @@ static void on_read(cameo_read_t *r)
             send_entry(c, e, 0);
         e = NULL;
         break;
-    case K_BATCH:
-        if (r->err != CAMEO_OK)
+    case K_BATCH: {
+        /* Partial answers are answers: ids the origin failed on go to
+         * "failed". Only when every id failed is the batch an error. */
+        size_t answered = 0;
+        for (size_t i = 0; i < c->n; i++)
+            answered += c->errs[i] == CAMEO_OK || c->errs[i] == CAMEO_ENOTFOUND;
+        if (r->err != CAMEO_OK && answered == 0)
             send_engine_error(c, r->err, "");
         else
             send_batch(c, 0);
         break;
+    }
     default:
         break;
     }
@@ -820,13 +854,22 @@ static void route_readyz(rctx_t *c)
     }
     cameo_origin_t *o = cameo_engine_origin(engine);
     int rc = o->ops->status(o, detail, sizeof(detail));
-    ready &= rc == CAMEO_OK;
+    /* A network origin that is away (breaker open) leaves cached and
+     * stale-if-error answers: degraded. The embedded store down: unready. */
+    int net = o->ops->attach != NULL;
+    if (rc != CAMEO_OK && net)
+        degraded = 1;
+    else
+        ready &= rc == CAMEO_OK;
     json_t *body = json_pack("{s:s, s:o, s:{s:s, s:s, s:s}}", "status",
                              !ready     ? "unready"
                              : degraded ? "degraded"
                                         : "ready",
                              "tiers", jt, "origin", "name", o->ops->name, "status",
-                             rc == CAMEO_OK ? "ok" : "down", "detail", detail);
+                             rc == CAMEO_OK ? "ok"
+                             : net          ? "degraded"
+                                            : "down",
+                             "detail", detail);
     send_json(c, ready ? 200 : 503, body);
 }
 

@@ -503,6 +503,96 @@ static void test_stale_entry_is_served_while_exactly_one_refresh_runs(void **sta
     tl_drain(&f->loop);
 }
 
+/* Fills "id" at time 0 with "-v1" (ttl 1000, grace 1000, stale-if-error 24 h). */
+static void fill_at_zero(fx_t *f, const char *id)
+{
+    got_t g;
+    assert_int_equal(CAMEO_EPENDING, get_now(f, id, 0, &g));
+    answer_profiles(&f->origin, f->origin.ncalls - 1, "-v1", NULL);
+    tl_drain(&f->loop);
+}
+
+static void test_origin_failing_past_the_grace_window_serves_the_last_value(void **state)
+{
+    fx_t *f = *state;
+    fill_at_zero(f, "ida");
+    got_t a, b;
+    /* Past ttl + grace: a miss that asks the origin (no stale answer at once). */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "ida", 5000, &a));
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "ida", 5000, &b)); /* joins */
+    assert_int_equal(2, f->origin.ncalls);
+    answer_error(&f->origin, 1, CAMEO_EUNAVAIL);
+    assert_int_equal(2, tl_drain(&f->loop));
+    assert_int_equal(CAMEO_OK, a.err);
+    assert_int_equal(CAMEO_OK, b.err);
+    assert_non_null(strstr(a.body, "ida-v1"));
+    assert_int_equal(1, (int)atomic_load(&f->metrics->stale_if_error));
+    /* Served, not refreshed: the next read asks the origin again. */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "ida", 5001, &a));
+    answer_error(&f->origin, 2, CAMEO_ETIMEDOUT);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_OK, a.err);
+    /* The origin back: its answer replaces the old value. */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "ida", 5002, &a));
+    answer_profiles(&f->origin, 3, "-v2", NULL);
+    tl_drain(&f->loop);
+    assert_non_null(strstr(a.body, "ida-v2"));
+}
+
+static void test_stale_if_error_never_hides_not_found_or_a_write(void **state)
+{
+    fx_t *f = *state;
+    fill_at_zero(f, "jim");
+    fill_at_zero(f, "kim");
+    got_t g;
+    /* The origin says the user is gone: 404, whatever was cached. */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "jim", 5000, &g));
+    const char *gone[] = {"jim", NULL};
+    answer_profiles(&f->origin, 2, "", gone);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_ENOTFOUND, g.err);
+    /* A write during the fill: the old value is never served again. */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "kim", 5000, &g));
+    cameo_engine_invalidate(f->engine, "kim");
+    answer_error(&f->origin, 3, CAMEO_EUNAVAIL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_EUNAVAIL, g.err);
+    assert_int_equal(0, (int)atomic_load(&f->metrics->stale_if_error));
+}
+
+static void test_stale_if_error_ends_with_its_window(void **state)
+{
+    fx_t *f = *state;
+    fill_at_zero(f, "lou");
+    got_t g;
+    uint64_t past = 1000 + 24ull * 3600 * 1000 + 1; /* ttl + stale-if-error */
+    assert_int_equal(CAMEO_EPENDING, get_now(f, "lou", past, &g));
+    answer_error(&f->origin, 1, CAMEO_EUNAVAIL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_EUNAVAIL, g.err);
+}
+
+static void test_batch_falls_back_per_id_when_the_origin_fails(void **state)
+{
+    fx_t *f = *state;
+    fill_at_zero(f, "mo");
+    const char *ids[] = {"mo", "new"};
+    cameo_entry_t *results[2];
+    int errs[2];
+    got_t g;
+    got_init(&g, &f->loop);
+    assert_int_equal(CAMEO_EPENDING, cameo_engine_get_profiles(f->engine, ids, 2, 5000, results, errs, &g.r));
+    answer_error(&f->origin, 1, CAMEO_EUNAVAIL);
+    tl_drain(&f->loop);
+    assert_int_equal(CAMEO_OK, errs[0]);
+    assert_non_null(results[0]);
+    assert_int_equal(5, (int)cameo_engine_age_s(f->engine, results[0], 5000));
+    assert_int_equal(0, (int)cameo_engine_age_s(f->engine, results[0], 999));
+    assert_int_equal(CAMEO_EUNAVAIL, errs[1]);
+    assert_null(results[1]);
+    cameo_entry_unref(results[0]);
+}
+
 static void test_invalidation_during_a_fill_keeps_the_old_value_out_of_the_cache(void **state)
 {
     fx_t *f = *state;
@@ -986,6 +1076,10 @@ int main(void)
         T(test_batch_joins_a_flight_already_in_progress),
         T(test_unknown_user_is_cached_negative_for_its_own_ttl),
         T(test_stale_entry_is_served_while_exactly_one_refresh_runs),
+        T(test_origin_failing_past_the_grace_window_serves_the_last_value),
+        T(test_stale_if_error_never_hides_not_found_or_a_write),
+        T(test_stale_if_error_ends_with_its_window),
+        T(test_batch_falls_back_per_id_when_the_origin_fails),
         T(test_invalidation_during_a_fill_keeps_the_old_value_out_of_the_cache),
         T(test_old_fill_finishing_after_invalidation_is_not_stored),
         T(test_origin_error_reaches_every_waiter_and_is_not_cached),

@@ -1,0 +1,770 @@
+/*
+ * origin_http.c - profiles read through from an HTTP user service. See
+ * cameo_http_origin_config_t in origin.h for what it asks and expects.
+ *
+ * The engine calls get_profiles on a worker loop. The call is cut into parts
+ * (one GET per id, or one POST per batch_size ids with a batch URL); parts
+ * wait in the loop's queue until one of its `concurrency` places is free,
+ * run through origin_curl.c on that loop, and are retried after a jittered
+ * backoff when the failure may pass. When every part has ended, the callback
+ * gets the users found, and for ids that failed a record carrying the error
+ * (never an absent id: absent means "no such user", which the engine caches).
+ *
+ * The circuit breaker is one per origin, shared by the loops through
+ * atomics: closed, open (calls fail at once), half-open (one probe call is
+ * out). Time comes from each loop's now_ms.
+ *
+ * Threading: per-loop state (slot_t) is touched only on its loop's thread;
+ * the slot table follows tier_redis.c (atomic loop pointers, a mutex for
+ * claiming and freeing slots). Not owned: the engine's flights and caches.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <xxhash.h>
+
+#include "cameo/log.h"
+#include "cameo/origin.h"
+#include "origin/origin_curl.h"
+
+#define MAX_LOOPS 256       /* attached loops at once */
+#define URL_MAX 2048        /* users_url and batch_url, without NUL */
+#define DOC_MAX (64 * 1024) /* one profile document, as PUT /v1/users allows */
+#define BATCH_MAX 1000      /* ids per get_profiles and per batch POST */
+#define POINTER_MAX 256     /* avatar_field */
+#define STATUS_MAX 200      /* last failure kept for status() */
+
+enum { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
+
+typedef struct http_origin http_origin_t;
+typedef struct slot slot_t;
+typedef struct call call_t;
+
+/* One id's outcome within a call. */
+typedef struct result {
+    int state; /* 0 pending or not found, 1 found, 2 failed */
+    int err;
+    char *doc; /* found: the JSON object text */
+    size_t len;
+    char version[CAMEO_VERSION_MAX + 1]; /* "" for no avatar */
+} result_t;
+
+/* One HTTP request of a call: ids[first .. first + count). */
+typedef struct part {
+    struct part *next;                  /* the slot's queue */
+    struct part *live_prev, *live_next; /* every part of the slot, whatever its state */
+    call_t *call;
+    slot_t *slot;
+    size_t first, count;
+    int batch;            /* a batch POST; else a GET of one id */
+    unsigned attempt;     /* attempts made */
+    cameo_timer_t *timer; /* backoff, or a deferred failure */
+    int deferred_err;     /* with timer: end with this error when it fires */
+} part_t;
+
+struct call {
+    http_origin_t *o;
+    cameo_origin_profiles_cb cb;
+    void *arg;
+    int probe; /* the breaker's probe */
+    size_t n, parts_left, succeeded;
+    int first_err;
+    char **ids;
+    result_t *res;
+};
+
+struct slot {
+    cameo_loop_t *loop;
+    cameo__curl_t *curl;
+    int closing; /* detach began: failures end parts, no retry, nothing starts */
+    part_t *live;
+    unsigned active;
+    part_t *qhead, *qtail;
+    size_t queued;
+    uint64_t rng;
+    unsigned index;
+};
+
+struct http_origin {
+    cameo_origin_t super;
+    cameo_http_origin_config_t cfg;
+    char users_url[URL_MAX + 1];
+    char batch_url[URL_MAX + 1];
+    char avatar_field[POINTER_MAX + 1];
+
+    pthread_mutex_t lock; /* claiming and freeing slots; last_error */
+    struct {
+        _Atomic(slot_t *) slot;
+    } slots[MAX_LOOPS];
+    atomic_uint nslots;
+    char last_error[STATUS_MAX]; /* lock */
+
+    /* The breaker: atomics, any loop. */
+    atomic_int breaker;
+    atomic_uint fails; /* failed attempts in a row */
+    atomic_uint_fast64_t opened_at;
+    /* Counters: relaxed atomics. */
+    atomic_uint_fast64_t requests, failures, retries, rejected, opens;
+};
+
+#define COUNT(o, field) atomic_fetch_add_explicit(&(o)->field, 1, memory_order_relaxed)
+
+/* ---- the breaker ---- */
+
+/* 0: go; 1: go, as the probe; -1: fail at once. */
+static int breaker_admit(http_origin_t *o, uint64_t now)
+{
+    int st = atomic_load(&o->breaker);
+    if (st == BREAKER_CLOSED)
+        return 0;
+    if (st == BREAKER_OPEN && now - atomic_load(&o->opened_at) >= o->cfg.breaker_open_ms) {
+        int expect = BREAKER_OPEN;
+        if (atomic_compare_exchange_strong(&o->breaker, &expect, BREAKER_HALF_OPEN))
+            return 1;
+    }
+    COUNT(o, rejected);
+    return -1;
+}
+
+static void breaker_success(http_origin_t *o, call_t *c)
+{
+    atomic_store(&o->fails, 0);
+    if (c->probe || atomic_load(&o->breaker) != BREAKER_CLOSED) {
+        if (atomic_exchange(&o->breaker, BREAKER_CLOSED) != BREAKER_CLOSED)
+            cameo_log(CAMEO_LOG_INFO, "origin_breaker_closed", "origin=http");
+        c->probe = 0;
+    }
+}
+
+static void breaker_failure(http_origin_t *o, call_t *c, uint64_t now, const char *why)
+{
+    unsigned f = atomic_fetch_add(&o->fails, 1) + 1;
+    COUNT(o, failures);
+    pthread_mutex_lock(&o->lock);
+    snprintf(o->last_error, sizeof(o->last_error), "%s", why);
+    pthread_mutex_unlock(&o->lock);
+    int expect = c->probe ? BREAKER_HALF_OPEN : BREAKER_CLOSED;
+    if ((c->probe || f >= o->cfg.breaker_failures) &&
+        atomic_compare_exchange_strong(&o->breaker, &expect, BREAKER_OPEN)) {
+        atomic_store(&o->opened_at, now);
+        COUNT(o, opens);
+        cameo_log(CAMEO_LOG_WARN, "origin_breaker_open", "origin=http failures=%u open_ms=%llu reason=\"%s\"",
+                  f, (unsigned long long)o->cfg.breaker_open_ms, why);
+    }
+    c->probe = 0;
+}
+
+/* ---- slots ---- */
+
+static slot_t *slot_of(http_origin_t *o, cameo_loop_t *loop)
+{
+    unsigned n = atomic_load_explicit(&o->nslots, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++) {
+        slot_t *s = atomic_load_explicit(&o->slots[i].slot, memory_order_acquire);
+        if (s != NULL && s->loop == loop)
+            return s;
+    }
+    return NULL;
+}
+
+static uint64_t rng_next(slot_t *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+/* ---- results: what the callback gets ---- */
+
+/* The avatar version named by the avatar_field member of doc, or "". */
+static void avatar_version_of(http_origin_t *o, json_t *doc, char *out)
+{
+    out[0] = '\0';
+    if (o->avatar_field[0] == '\0')
+        return;
+    json_t *v = doc;
+    const char *p = o->avatar_field;
+    char tok[POINTER_MAX + 1];
+    while (v != NULL && *p == '/') { /* RFC 6901: "/a/b", "~1" is '/', "~0" is '~' */
+        size_t n = 0;
+        for (p++; *p != '\0' && *p != '/'; p++) {
+            if (p[0] == '~' && (p[1] == '0' || p[1] == '1'))
+                tok[n++] = *++p == '0' ? '~' : '/';
+            else
+                tok[n++] = *p;
+        }
+        tok[n] = '\0';
+        if (json_is_object(v)) {
+            v = json_object_get(v, tok);
+        } else if (json_is_array(v)) {
+            char *end;
+            unsigned long i = strtoul(tok, &end, 10);
+            v = n > 0 && *end == '\0' ? json_array_get(v, i) : NULL;
+        } else {
+            v = NULL;
+        }
+    }
+    char val[64];
+    const char *s = NULL;
+    size_t len = 0;
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        len = json_string_length(v);
+    } else if (json_is_integer(v)) {
+        len = (size_t)snprintf(val, sizeof(val), "%lld", (long long)json_integer_value(v));
+        s = val;
+    }
+    if (s == NULL || len == 0)
+        return;
+    int plain = len <= CAMEO_VERSION_MAX;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-';
+    if (plain)
+        memcpy(out, s, len + 1);
+    else
+        snprintf(out, CAMEO_VERSION_MAX + 1, "h%016llx", (unsigned long long)XXH3_64bits(s, len));
+}
+
+/* Records doc (a JSON object) as the profile of c->ids[i]; text is its
+ * serialisation when the caller has it (len bytes), else NULL. */
+static void result_found(call_t *c, size_t i, json_t *doc, const char *text, size_t len)
+{
+    result_t *r = &c->res[i];
+    char *copy = text != NULL ? strndup(text, len) : json_dumps(doc, JSON_COMPACT);
+    if (copy == NULL) {
+        r->state = 2;
+        r->err = CAMEO_ENOMEM;
+        return;
+    }
+    len = strlen(copy);
+    if (len > DOC_MAX) {
+        cameo_log(CAMEO_LOG_WARN, "origin_bad_profile", "origin=http id=%s reason=too_large bytes=%zu max=%d",
+                  c->ids[i], len, DOC_MAX);
+        free(copy);
+        r->state = 2;
+        r->err = CAMEO_ECORRUPT;
+        return;
+    }
+    free(r->doc);
+    r->doc = copy;
+    r->len = len;
+    r->state = 1;
+    avatar_version_of(c->o, doc, r->version);
+}
+
+static void result_failed(call_t *c, size_t i, int err)
+{
+    c->res[i].state = 2;
+    c->res[i].err = err;
+}
+
+static void call_free(call_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->res[i].doc);
+    free(c->res);
+    free(c->ids);
+    free(c);
+}
+
+static void call_finish(call_t *c)
+{
+    if (c->succeeded == 0 && c->first_err != CAMEO_OK) {
+        c->cb(c->arg, c->first_err, NULL, 0);
+        call_free(c);
+        return;
+    }
+    cameo_profile_rec_t *recs = calloc(c->n + 1, sizeof(*recs));
+    if (recs == NULL) {
+        c->cb(c->arg, CAMEO_ENOMEM, NULL, 0);
+        call_free(c);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        result_t *r = &c->res[i];
+        if (r->state == 0)
+            continue; /* not found */
+        recs[k].id = c->ids[i];
+        recs[k].err = r->state == 2 ? r->err : CAMEO_OK;
+        if (r->state == 1) {
+            recs[k].doc = r->doc;
+            recs[k].doc_len = r->len;
+            recs[k].avatar_version = r->version[0] ? r->version : NULL;
+        }
+        k++;
+    }
+    c->cb(c->arg, CAMEO_OK, recs, k);
+    free(recs);
+    call_free(c);
+}
+
+/* ---- parts ---- */
+
+static void pump(slot_t *s);
+static void part_start(part_t *p);
+
+static void part_free(part_t *p)
+{
+    slot_t *s = p->slot;
+    if (p->live_prev != NULL)
+        p->live_prev->live_next = p->live_next;
+    else
+        s->live = p->live_next;
+    if (p->live_next != NULL)
+        p->live_next->live_prev = p->live_prev;
+    s->loop->timer_free(p->timer);
+    free(p);
+}
+
+/* Ends part p: err for its ids that have no outcome yet (CAMEO_OK: none
+ * left without one). The call ends with its last part. */
+static void part_end(part_t *p, int err)
+{
+    call_t *c = p->call;
+    if (err != CAMEO_OK) {
+        for (size_t i = p->first; i < p->first + p->count; i++)
+            if (c->res[i].state == 0)
+                result_failed(c, i, err);
+        if (c->first_err == CAMEO_OK)
+            c->first_err = err;
+    } else {
+        c->succeeded++;
+    }
+    part_free(p);
+    if (--c->parts_left == 0)
+        call_finish(c);
+}
+
+static void on_part_timer(void *arg)
+{
+    part_t *p = arg;
+    if (p->deferred_err != CAMEO_OK) {
+        part_end(p, p->deferred_err);
+        return;
+    }
+    part_start(p); /* a retry: goes to the front of the line */
+}
+
+/* Ends p with err on a later loop turn (never inside get_profiles). */
+static void part_defer(part_t *p, int err)
+{
+    p->deferred_err = err;
+    p->slot->loop->timer_arm(p->timer, 0);
+}
+
+/* Parses a 200 answer of a single GET (count 1) or a batch POST. */
+static void part_parse(part_t *p, const char *body, size_t len)
+{
+    call_t *c = p->call;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!p->batch) {
+        if (json_is_object(root)) {
+            result_found(c, p->first, root, body, len);
+        } else {
+            cameo_log(CAMEO_LOG_WARN, "origin_bad_profile", "origin=http id=%s reason=\"%s\"",
+                      c->ids[p->first], root == NULL ? "not JSON" : "not a JSON object");
+            result_failed(c, p->first, CAMEO_ECORRUPT);
+        }
+    } else if (json_is_object(root)) { /* {"ID": {...} | null} */
+        for (size_t i = p->first; i < p->first + p->count; i++) {
+            json_t *v = json_object_get(root, c->ids[i]);
+            if (json_is_object(v)) {
+                result_found(c, i, v, NULL, 0);
+            } else if (v != NULL && !json_is_null(v)) {
+                cameo_log(CAMEO_LOG_WARN, "origin_bad_profile",
+                          "origin=http id=%s reason=\"not a JSON object\"", c->ids[i]);
+                result_failed(c, i, CAMEO_ECORRUPT);
+            }
+        }
+    } else if (json_is_array(root)) { /* [{"id": "ID", ...}] */
+        size_t k;
+        json_t *v;
+        json_array_foreach(root, k, v)
+        {
+            const char *id = json_string_value(json_object_get(v, "id"));
+            for (size_t i = p->first; id != NULL && i < p->first + p->count; i++) {
+                if (strcmp(c->ids[i], id) == 0) {
+                    result_found(c, i, v, NULL, 0);
+                    break;
+                }
+            }
+        }
+    } else {
+        cameo_log(CAMEO_LOG_WARN, "origin_bad_batch", "origin=http ids=%zu reason=\"%s\"", p->count,
+                  root == NULL ? "not JSON" : "neither a JSON object nor an array");
+        for (size_t i = p->first; i < p->first + p->count; i++)
+            result_failed(c, i, CAMEO_ECORRUPT);
+    }
+    json_decref(root);
+}
+
+static void on_part_done(void *arg, const cameo__curl_result_t *res)
+{
+    part_t *p = arg;
+    slot_t *s = p->slot;
+    call_t *c = p->call;
+    http_origin_t *o = c->o;
+    uint64_t now = s->loop->now_ms(s->loop);
+    s->active--;
+
+    int err = res->err, retryable = 0;
+    char why[STATUS_MAX];
+    if (err == CAMEO_OK && (res->status == 200 || (res->status == 404 && !p->batch))) {
+        breaker_success(o, c);
+        if (res->status == 200)
+            part_parse(p, res->body, res->len);
+        part_end(p, CAMEO_OK);
+        pump(s);
+        return;
+    }
+    if (err == CAMEO_OK) {
+        snprintf(why, sizeof(why), "HTTP status %ld", res->status);
+        retryable = res->status >= 500;
+        err = CAMEO_EUNAVAIL; /* a 502 for the client, retried or not */
+    } else {
+        snprintf(why, sizeof(why), "%s", res->detail[0] ? res->detail : cameo_strerror(err));
+        retryable = err == CAMEO_EUNAVAIL || err == CAMEO_ETIMEDOUT;
+        if (err == CAMEO_ETOOBIG)
+            err = CAMEO_ECORRUPT; /* the origin's data, not the client's request, is too big */
+    }
+    if (retryable)
+        breaker_failure(o, c, now, why);
+    cameo_log(CAMEO_LOG_WARN, "origin_request_failed", "origin=http ids=%zu attempt=%u reason=\"%s\"",
+              p->count, p->attempt, why);
+    if (s->closing) {
+        part_end(p, err);
+        return;
+    }
+    if (retryable && p->attempt <= o->cfg.retries && atomic_load(&o->breaker) == BREAKER_CLOSED) {
+        uint64_t cap = o->cfg.backoff_ms << (p->attempt - 1 < 16 ? p->attempt - 1 : 16);
+        COUNT(o, retries);
+        p->deferred_err = CAMEO_OK;
+        s->loop->timer_arm(p->timer, cap > 0 ? rng_next(s) % (cap + 1) : 0);
+    } else {
+        part_end(p, err);
+    }
+    pump(s);
+}
+
+/* Starts p's request now (a place is free). */
+static void part_start(part_t *p)
+{
+    slot_t *s = p->slot;
+    call_t *c = p->call;
+    http_origin_t *o = c->o;
+    CURL *easy = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char url[URL_MAX + CAMEO_ID_MAX * 8 + 1];
+    char *body = NULL;
+    int err = CAMEO_ENOMEM;
+    if (easy == NULL)
+        goto fail;
+    if (!p->batch) {
+        /* users_url with every "{id}" replaced (ids need no escaping) */
+        const char *t = o->users_url, *h;
+        size_t n = 0;
+        while ((h = strstr(t, "{id}")) != NULL && n < sizeof(url) - CAMEO_ID_MAX - 1) {
+            n += (size_t)snprintf(url + n, sizeof(url) - n, "%.*s%s", (int)(h - t), t, c->ids[p->first]);
+            t = h + 4;
+        }
+        snprintf(url + n, sizeof(url) - n, "%s", t);
+        curl_easy_setopt(easy, CURLOPT_URL, url);
+    } else {
+        json_t *ids = json_array();
+        for (size_t i = p->first; ids != NULL && i < p->first + p->count; i++)
+            json_array_append_new(ids, json_string(c->ids[i]));
+        json_t *req = ids != NULL ? json_pack("{s:o}", "ids", ids) : NULL;
+        body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+        json_decref(req);
+        hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+        if (body == NULL || hdrs == NULL)
+            goto fail;
+        curl_easy_setopt(easy, CURLOPT_URL, o->batch_url);
+        curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body);
+        free(body);
+        body = NULL;
+    }
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (hdrs == NULL)
+        goto fail;
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)o->cfg.connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)o->cfg.timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "cameo/" CAMEO_VERSION);
+    p->attempt++;
+    COUNT(o, requests);
+    err = cameo__curl_start(s->curl, easy, hdrs, o->cfg.max_body, on_part_done, p);
+    easy = NULL; /* owned by origin_curl now, even on failure */
+    hdrs = NULL;
+    if (err == CAMEO_OK) {
+        s->active++;
+        return;
+    }
+fail:
+    free(body);
+    curl_slist_free_all(hdrs);
+    if (easy != NULL)
+        curl_easy_cleanup(easy);
+    part_defer(p, err);
+}
+
+/* Starts queued parts while places are free. */
+static void pump(slot_t *s)
+{
+    http_origin_t *o = NULL;
+    while (s->qhead != NULL && !s->closing) {
+        o = s->qhead->call->o;
+        if (s->active >= o->cfg.concurrency)
+            return;
+        part_t *p = s->qhead;
+        s->qhead = p->next;
+        if (s->qhead == NULL)
+            s->qtail = NULL;
+        s->queued--;
+        part_start(p);
+    }
+}
+
+/* ---- the method table ---- */
+
+static int http_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const char *const *ids, size_t n,
+                             cameo_origin_profiles_cb cb, void *arg)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    if (cb == NULL || n == 0 || n > BATCH_MAX || ids == NULL)
+        return CAMEO_EINVAL;
+    slot_t *s = loop != NULL ? slot_of(o, loop) : NULL;
+    if (s == NULL)
+        return CAMEO_EUNAVAIL;
+    /* One id: a GET (cacheable by the service's own caches); more: batches. */
+    size_t per = o->batch_url[0] != '\0' && n > 1 ? o->cfg.batch_size : 1;
+    size_t nparts = (n + per - 1) / per;
+    if (s->queued + nparts > o->cfg.queue_max)
+        return CAMEO_EBUSY;
+    int admit = breaker_admit(o, loop->now_ms(loop));
+    if (admit < 0)
+        return CAMEO_EUNAVAIL;
+
+    call_t *c = calloc(1, sizeof(*c));
+    size_t idbytes = 0;
+    for (size_t i = 0; i < n; i++)
+        idbytes += strlen(ids[i]) + 1;
+    char **idv = calloc(1, n * sizeof(char *) + idbytes);
+    result_t *res = calloc(n, sizeof(*res));
+    part_t **parts = calloc(nparts, sizeof(*parts));
+    int ok = c != NULL && idv != NULL && res != NULL && parts != NULL;
+    for (size_t i = 0; ok && i < nparts; i++) {
+        parts[i] = calloc(1, sizeof(part_t));
+        ok = parts[i] != NULL && (parts[i]->timer = loop->timer_new(loop, on_part_timer, parts[i])) != NULL;
+    }
+    if (!ok) {
+        for (size_t i = 0; parts != NULL && i < nparts; i++) {
+            if (parts[i] != NULL && parts[i]->timer != NULL)
+                loop->timer_free(parts[i]->timer);
+            free(parts != NULL ? parts[i] : NULL);
+        }
+        free(parts);
+        free(res);
+        free(idv);
+        free(c);
+        if (admit == 1)
+            atomic_store(&o->breaker, BREAKER_OPEN); /* the probe never went out */
+        return CAMEO_ENOMEM;
+    }
+    char *q = (char *)(idv + n);
+    for (size_t i = 0; i < n; i++) {
+        idv[i] = q;
+        q = stpcpy(q, ids[i]) + 1;
+    }
+    c->o = o;
+    c->cb = cb;
+    c->arg = arg;
+    c->probe = admit == 1;
+    c->n = n;
+    c->ids = idv;
+    c->res = res;
+    c->parts_left = nparts;
+    for (size_t i = 0; i < nparts; i++) {
+        part_t *p = parts[i];
+        p->call = c;
+        p->slot = s;
+        p->first = i * per;
+        p->count = n - p->first < per ? n - p->first : per;
+        p->batch = per > 1;
+        p->live_next = s->live;
+        if (s->live != NULL)
+            s->live->live_prev = p;
+        s->live = p;
+        if (s->qtail != NULL)
+            s->qtail->next = p;
+        else
+            s->qhead = p;
+        s->qtail = p;
+        s->queued++;
+    }
+    free(parts);
+    pump(s);
+    return CAMEO_OK;
+}
+
+static int http_attach(cameo_origin_t *base, cameo_loop_t *loop)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    slot_t *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->curl = cameo__curl_new(loop)) == NULL) {
+        free(s);
+        return CAMEO_ENOMEM;
+    }
+    s->loop = loop;
+    s->rng = ((uint64_t)(uintptr_t)loop * 0x9E3779B97F4A7C15ull) | 1;
+    pthread_mutex_lock(&o->lock);
+    unsigned n = atomic_load(&o->nslots), i;
+    for (i = 0; i < n; i++)
+        if (atomic_load(&o->slots[i].slot) == NULL)
+            break;
+    if (i == MAX_LOOPS) {
+        pthread_mutex_unlock(&o->lock);
+        cameo__curl_free(s->curl);
+        free(s);
+        cameo_log(CAMEO_LOG_ERROR, "origin_attach_failed", "origin=http reason=too_many_loops max=%d",
+                  MAX_LOOPS);
+        return CAMEO_EBUSY;
+    }
+    s->index = i;
+    atomic_store_explicit(&o->slots[i].slot, s, memory_order_release);
+    if (i == n)
+        atomic_store_explicit(&o->nslots, n + 1, memory_order_release);
+    pthread_mutex_unlock(&o->lock);
+    return CAMEO_OK;
+}
+
+static void http_detach(cameo_origin_t *base, cameo_loop_t *loop)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    slot_t *s = slot_of(o, loop);
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&o->lock);
+    atomic_store_explicit(&o->slots[s->index].slot, NULL, memory_order_release);
+    pthread_mutex_unlock(&o->lock);
+    s->closing = 1;
+    cameo__curl_free(s->curl); /* requests in flight end with CAMEO_EUNAVAIL */
+    s->curl = NULL;
+    s->qhead = s->qtail = NULL;
+    s->queued = 0;
+    while (s->live != NULL) /* queued, or waiting out a backoff */
+        part_end(s->live, CAMEO_EUNAVAIL);
+    free(s);
+}
+
+static int http_status(cameo_origin_t *base, char *buf, size_t len)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    int st = atomic_load(&o->breaker);
+    char last[STATUS_MAX];
+    pthread_mutex_lock(&o->lock);
+    snprintf(last, sizeof(last), "%s", o->last_error[0] ? o->last_error : "none");
+    pthread_mutex_unlock(&o->lock);
+    snprintf(buf, len, "%s; breaker %s, %u failed in a row, last failure: %s; requests %llu, retries %llu",
+             o->users_url,
+             st == BREAKER_CLOSED ? "closed"
+             : st == BREAKER_OPEN ? "open"
+                                  : "half-open",
+             atomic_load(&o->fails), last, (unsigned long long)atomic_load(&o->requests),
+             (unsigned long long)atomic_load(&o->retries));
+    return st == BREAKER_CLOSED ? CAMEO_OK : CAMEO_EUNAVAIL;
+}
+
+static void http_destroy(cameo_origin_t *base)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    /* Every loop detached before this: nothing is in flight. */
+    pthread_mutex_destroy(&o->lock);
+    free(o);
+}
+
+static const cameo_origin_ops_t http_ops = {
+    .name = "http",
+    .get_profiles = http_get_profiles,
+    .attach = http_attach,
+    .detach = http_detach,
+    .status = http_status,
+    .destroy = http_destroy,
+};
+
+/* ---- opening ---- */
+
+static int url_ok(const char *url, int need_id)
+{
+    size_t n = strlen(url);
+    if (n == 0 || n > URL_MAX)
+        return 0;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
+            return 0;
+    return !need_id || strstr(url, "{id}") != NULL;
+}
+
+int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t **out, char *errbuf,
+                           size_t errlen)
+{
+    if (cfg->users_url == NULL || !url_ok(cfg->users_url, 1)) {
+        snprintf(errbuf, errlen,
+                 "users URL must be http:// or https://, at most %d bytes, without spaces, "
+                 "and contain {id}",
+                 URL_MAX);
+        return CAMEO_EINVAL;
+    }
+    if (cfg->batch_url != NULL && cfg->batch_url[0] != '\0' && !url_ok(cfg->batch_url, 0)) {
+        snprintf(errbuf, errlen, "batch URL must be http:// or https://, at most %d bytes, without spaces",
+                 URL_MAX);
+        return CAMEO_EINVAL;
+    }
+    if (cfg->batch_size > BATCH_MAX) {
+        snprintf(errbuf, errlen, "batch size must be 1 to %d", BATCH_MAX);
+        return CAMEO_EINVAL;
+    }
+    if (cfg->avatar_field != NULL && cfg->avatar_field[0] != '\0' &&
+        (cfg->avatar_field[0] != '/' || strlen(cfg->avatar_field) > POINTER_MAX)) {
+        snprintf(errbuf, errlen, "avatar field must be a JSON pointer such as /picture_id (at most %d bytes)",
+                 POINTER_MAX);
+        return CAMEO_EINVAL;
+    }
+    http_origin_t *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return CAMEO_ENOMEM;
+    o->super.ops = &http_ops;
+    o->cfg = *cfg;
+#define DEFAULT(f, v)                                                                                        \
+    if (o->cfg.f == 0)                                                                                       \
+    o->cfg.f = (v)
+    DEFAULT(batch_size, 50);
+    DEFAULT(concurrency, 16);
+    DEFAULT(queue_max, 4096);
+    DEFAULT(connect_timeout_ms, 1000);
+    DEFAULT(timeout_ms, 3000);
+    DEFAULT(backoff_ms, 50);
+    DEFAULT(breaker_failures, 5);
+    DEFAULT(breaker_open_ms, 5000);
+    DEFAULT(max_body, 8u << 20);
+#undef DEFAULT
+    snprintf(o->users_url, sizeof(o->users_url), "%s", cfg->users_url);
+    snprintf(o->batch_url, sizeof(o->batch_url), "%s", cfg->batch_url != NULL ? cfg->batch_url : "");
+    snprintf(o->avatar_field, sizeof(o->avatar_field), "%s",
+             cfg->avatar_field != NULL ? cfg->avatar_field : "");
+    o->cfg.users_url = o->users_url;
+    o->cfg.batch_url = o->batch_url;
+    o->cfg.avatar_field = o->avatar_field;
+    pthread_mutex_init(&o->lock, NULL);
+    *out = &o->super;
+    return CAMEO_OK;
+}

@@ -29,6 +29,7 @@ typedef enum {
     CAMEO_ROUTE_METRICS,
     CAMEO_ROUTE_STATS,
     CAMEO_ROUTE_EVENTS,
+    CAMEO_ROUTE_WARM,
     CAMEO_ROUTE_OTHER,
     CAMEO_ROUTE_COUNT
 } cameo_route_t;
@@ -69,12 +70,14 @@ typedef struct cameo_metrics {
     cameo_hist_t origin_duration;
     atomic_uint_fast64_t coalesced; /* requests that waited on another's fill */
     atomic_uint_fast64_t stale_served;
-    atomic_uint_fast64_t stale_if_error; /* of which: served because the origin failed */
-    atomic_uint_fast64_t refreshes;      /* background refreshes started */
-    atomic_uint_fast64_t bus_sent;       /* invalidations published to the bus */
-    atomic_uint_fast64_t bus_events;     /* invalidations received from the bus */
-    atomic_uint_fast64_t bus_resets;     /* times the bus came up or went away */
-    uint64_t started_at;                 /* cameo_now_ms() at creation */
+    atomic_uint_fast64_t stale_if_error;  /* of which: served because the origin failed */
+    atomic_uint_fast64_t refreshes;       /* background refreshes started */
+    atomic_uint_fast64_t warmed_profiles; /* loaded by POST /v1/warm or --warm-file */
+    atomic_uint_fast64_t warmed_avatars;
+    atomic_uint_fast64_t bus_sent;   /* invalidations published to the bus */
+    atomic_uint_fast64_t bus_events; /* invalidations received from the bus */
+    atomic_uint_fast64_t bus_resets; /* times the bus came up or went away */
+    uint64_t started_at;             /* cameo_now_ms() at creation */
 } cameo_metrics_t;
 
 /* Allocates metrics for nworkers workers. NULL when out of memory. */

@@ -24,7 +24,7 @@ static const int status_codes[CAMEO_STATUS_SLOTS - 1] = {200, 201, 204, 302, 304
 
 static const char *const route_names[CAMEO_ROUTE_COUNT] = {
     "user",   "user_avatar", "avatar", "batch",  "invalidate", "healthz",
-    "readyz", "metrics",     "stats",  "events", "other",
+    "readyz", "metrics",     "stats",  "events", "warm",       "other",
 };
 
 static const char *const op_names[CAMEO_OP_COUNT] = {
@@ -280,6 +280,10 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
                   rd(&m->coalesced));
     write_counter(out, "cameo_stale_served_total", "Responses served from an entry past its TTL.",
                   rd(&m->stale_served));
+    write_counter(out, "cameo_warmed_profiles_total", "Profiles loaded by POST /v1/warm or --warm-file.",
+                  rd(&m->warmed_profiles));
+    write_counter(out, "cameo_warmed_avatars_total", "Avatars loaded by POST /v1/warm or --warm-file.",
+                  rd(&m->warmed_avatars));
     write_counter(out, "cameo_stale_if_error_total",
                   "Responses served from an entry past its grace window because the origin failed.",
                   rd(&m->stale_if_error));

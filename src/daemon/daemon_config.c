@@ -92,6 +92,9 @@ static const opt_t opts[] = {
      T_COUNT, OFF(origin_concurrency)},
     {"--breaker-failures", "CAMEO_BREAKER_FAILURES", "5",
      "failed user-service requests in a row that open the circuit breaker", T_COUNT, OFF(breaker_failures)},
+    {"--warm-file", "CAMEO_WARM_FILE", NULL,
+     "after start, load the user ids in this file (one per line) and their avatars, as POST /v1/warm does",
+     T_PATH, OFF(warm_file)},
     {"--breaker-open", "CAMEO_BREAKER_OPEN", "5s", "how long the open breaker fails calls before a probe",
      T_TIMEOUT, OFF(breaker_open_ms)},
 };

@@ -33,6 +33,7 @@ typedef struct cameo_config {
     uint64_t origin_timeout_ms, origin_connect_timeout_ms;
     unsigned origin_retries, origin_concurrency, breaker_failures;
     uint64_t breaker_open_ms;
+    char warm_file[4096]; /* "" for none */
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

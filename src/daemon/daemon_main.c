@@ -24,6 +24,7 @@
 #include "cameo/server.h"
 #include "cameo/tier.h"
 #include "daemon/daemon_config.h"
+#include "daemon/daemon_warm.h"
 
 #define DRAIN_MS 4000 /* of the 5 s a supervisor typically allows after SIGTERM */
 
@@ -124,7 +125,13 @@ static int serve(int argc, char **argv)
     cameo_engine_t *engine = NULL;
     cameo_hub_t *hub = NULL;
     cameo_server_t *server = NULL;
+    cameo_warmer_t *warmer = NULL;
 
+    if (cfg.warm_file[0] != '\0' && cameo_warm_check(cfg.warm_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cameo: --warm-file: %s\n", err);
+        rc = 2;
+        goto out;
+    }
     if (cfg.users_url[0] == '\0' && cfg.users_batch_url[0] != '\0') {
         fprintf(stderr, "cameo: --users-batch-url: needs --users-url\n");
         rc = 2;
@@ -222,12 +229,18 @@ static int serve(int argc, char **argv)
         printf("admin token: as given, or in %s/admin-token\n", cfg.data_dir);
     fflush(stdout);
 
+    if (cfg.warm_file[0] != '\0')
+        warmer = cameo_warm_start(cfg.warm_file, cfg.host, cfg.port, cfg.admin_token);
+
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
         ;
     cameo_log(CAMEO_LOG_INFO, "shutdown", "signal=%s drain_ms=%d", sig == SIGTERM ? "SIGTERM" : "SIGINT",
               DRAIN_MS);
+    if (warmer != NULL)
+        cameo_warm_stop_async(warmer); /* no new batch starts */
     cameo_server_shutdown(server, DRAIN_MS);
+    cameo_warm_stop(warmer);
     rc = 0;
 out:
     cameo_engine_destroy(engine);

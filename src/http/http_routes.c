@@ -46,8 +46,15 @@ typedef enum {
     K_WRITE_PROFILE,
     K_WRITE_AVATAR,
     K_DELETE,
-    K_INVALIDATE
+    K_INVALIDATE,
+    K_WARM
 } kind_t;
+
+/* One avatar read of POST /v1/warm. */
+typedef struct warm_read {
+    cameo_read_t r; /* first */
+    struct rctx *c;
+} warm_read_t;
 
 typedef struct rctx {
     int refs;       /* loop thread only */
@@ -68,6 +75,9 @@ typedef struct rctx {
     cameo_entry_t **results;
     int *errs;
     char *idbuf;
+    /* warm: avatar reads in flight, and counts for the answer */
+    warm_read_t *warm;
+    size_t warm_pending, warm_avatars, warm_avatar_failed;
     char id[CAMEO_ID_MAX + 1];
 } rctx_t;
 
@@ -92,6 +102,7 @@ static void rctx_unref(rctx_t *c)
     free(c->errs);
     free(c->ids);
     free(c->idbuf);
+    free(c->warm);
     free(c);
 }
 
@@ -522,6 +533,8 @@ static void send_batch(rctx_t *c, int from_cache)
     send_iov(c, 200, "OK", iov, k);
 }
 
+static void warm_avatars(rctx_t *c);
+
 static void on_read(cameo_read_t *r)
 {
     rctx_t *c = (rctx_t *)(void *)((char *)r - offsetof(rctx_t, read));
@@ -549,6 +562,9 @@ static void on_read(cameo_read_t *r)
         else
             send_entry(c, e, 0);
         e = NULL;
+        break;
+    case K_WARM:
+        warm_avatars(c);
         break;
     case K_BATCH: {
         /* Partial answers are answers: ids the origin failed on go to
@@ -780,6 +796,113 @@ static void route_batch(rctx_t *c)
         send_engine_error(c, rc, "");
 }
 
+/* The answer of POST /v1/warm, once profiles and avatars are in. */
+static void send_warm(rctx_t *c)
+{
+    json_t *missing = json_array(), *failed = json_array();
+    size_t profiles = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->errs[i] == CAMEO_OK && c->results[i] != NULL)
+            profiles++;
+        else if (c->errs[i] == CAMEO_OK || c->errs[i] == CAMEO_ENOTFOUND)
+            json_array_append_new(missing, json_string(c->ids[i]));
+        else
+            json_array_append_new(failed, json_string(c->ids[i]));
+    }
+    cameo_metrics_t *m = c->w->server->cfg.metrics;
+    atomic_fetch_add_explicit(&m->warmed_profiles, profiles, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->warmed_avatars, c->warm_avatars, memory_order_relaxed);
+    cameo_log(CAMEO_LOG_INFO, "warm",
+              "ids=%zu profiles=%zu missing=%zu failed=%zu avatars=%zu avatars_failed=%zu", c->n, profiles,
+              json_array_size(missing), json_array_size(failed), c->warm_avatars, c->warm_avatar_failed);
+    send_json(c, 200,
+              json_pack("{s:I, s:o, s:o, s:I, s:I}", "profiles", (json_int_t)profiles, "missing", missing,
+                        "failed", failed, "avatars", (json_int_t)c->warm_avatars, "avatars_failed",
+                        (json_int_t)c->warm_avatar_failed));
+}
+
+static void on_warm_avatar(cameo_read_t *r)
+{
+    warm_read_t *wr = (warm_read_t *)r;
+    rctx_t *c = wr->c;
+    if (r->err == CAMEO_OK && r->entry != NULL)
+        c->warm_avatars++;
+    else
+        c->warm_avatar_failed++;
+    cameo_entry_unref(r->entry);
+    r->entry = NULL;
+    if (--c->warm_pending == 0 && c->req != NULL)
+        send_warm(c);
+    engine_release(c);
+}
+
+/* The profiles are in: reads each one's current avatar into the tiers, then
+ * answers. */
+static void warm_avatars(rctx_t *c)
+{
+    cameo_engine_t *engine = c->w->server->cfg.engine;
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        k += c->errs[i] == CAMEO_OK && c->results[i] != NULL && cameo_resp(c->results[i])->avatar_version[0];
+    c->warm = k > 0 ? calloc(k, sizeof(*c->warm)) : NULL;
+    if (k > 0 && c->warm == NULL) {
+        c->warm_avatar_failed = k;
+        k = 0;
+    }
+    c->warm_pending = 1; /* held while starting */
+    for (size_t i = 0, j = 0; j < k && i < c->n; i++) {
+        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL || !cameo_resp(c->results[i])->avatar_version[0])
+            continue;
+        warm_read_t *wr = &c->warm[j++];
+        wr->c = c;
+        wr->r.loop = &c->w->loop;
+        wr->r.done = on_warm_avatar;
+        cameo_entry_t *e = NULL;
+        int rc = cameo_engine_get_blob(engine, c->ids[i], cameo_resp(c->results[i])->avatar_version, now_ms(),
+                                       &wr->r, &e);
+        if (rc == CAMEO_EPENDING) {
+            c->warm_pending++;
+            engine_hold(c);
+        } else {
+            if (rc == CAMEO_OK)
+                c->warm_avatars++;
+            else
+                c->warm_avatar_failed++;
+            cameo_entry_unref(e);
+        }
+    }
+    if (--c->warm_pending == 0 && c->req != NULL)
+        send_warm(c);
+}
+
+/* POST /v1/warm (admin): loads users, and their avatars, into the tiers. */
+static void route_warm(rctx_t *c)
+{
+    h2o_req_t *req = c->req;
+    if (!IS(req, "POST")) {
+        send_method_not_allowed(c, "POST");
+        return;
+    }
+    if (!require_admin(c) || !require_json_body(c, c->w->server->cfg.max_batch_body) || !parse_ids(c))
+        return;
+    c->kind = K_WARM;
+    c->results = calloc(c->n ? c->n : 1, sizeof(*c->results));
+    c->errs = calloc(c->n ? c->n : 1, sizeof(*c->errs));
+    if (c->results == NULL || c->errs == NULL) {
+        send_error(c, 503, "unavailable", "out of memory");
+        return;
+    }
+    int rc = c->n == 0 ? CAMEO_OK
+                       : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
+                                                   c->results, c->errs, &c->read);
+    if (rc == CAMEO_OK)
+        warm_avatars(c);
+    else if (rc == CAMEO_EPENDING)
+        engine_hold(c);
+    else
+        send_engine_error(c, rc, "");
+}
+
 static void route_invalidate(rctx_t *c)
 {
     h2o_req_t *req = c->req;
@@ -964,6 +1087,7 @@ static const struct {
     {"/v1/stats", CAMEO_ROUTE_STATS, 1, send_stats},
     {"/v1/users:batch", CAMEO_ROUTE_BATCH, 0, route_batch},
     {"/v1/invalidate", CAMEO_ROUTE_INVALIDATE, 0, route_invalidate},
+    {"/v1/warm", CAMEO_ROUTE_WARM, 0, route_warm},
     {"/v1/events", CAMEO_ROUTE_EVENTS, 1, route_events},
 };
 

@@ -32,6 +32,7 @@
 typedef struct cameo_engine cameo_engine_t;
 
 #define CAMEO_STALE_IF_ERROR_OFF UINT64_MAX
+#define CAMEO_REFRESH_AHEAD_OFF UINT64_MAX
 
 typedef struct cameo_engine_config {
     uint64_t ttl_ms;          /* profiles: fresh for this long (default 300 s) */
@@ -45,6 +46,12 @@ typedef struct cameo_engine_config {
      * (not when it says the user does not exist). Counted in stale_served
      * and stale_if_error. */
     uint64_t stale_if_error_ms;
+    /* refresh-ahead: in this last part of a profile's TTL, reads start a
+     * background refresh with a probability that grows as expiry nears, so
+     * hot profiles are refreshed before they expire (default ttl / 10, at
+     * most ttl / 2; CAMEO_REFRESH_AHEAD_OFF for none). A batch read refreshes its due ids
+     * in one origin call. Counted in refreshes_ahead. */
+    uint64_t refresh_ahead_ms;
     cameo_hub_t *hub; /* optional: every committed write is published there as a change event */
 } cameo_engine_config_t;
 

@@ -72,6 +72,7 @@ typedef struct cameo_metrics {
     atomic_uint_fast64_t stale_served;
     atomic_uint_fast64_t stale_if_error;  /* of which: served because the origin failed */
     atomic_uint_fast64_t refreshes;       /* background refreshes started */
+    atomic_uint_fast64_t refreshes_ahead; /* of fresh profiles near expiry (refresh-ahead) */
     atomic_uint_fast64_t warmed_profiles; /* loaded by POST /v1/warm or --warm-file */
     atomic_uint_fast64_t warmed_avatars;
     atomic_uint_fast64_t bus_sent;   /* invalidations published to the bus */

@@ -17,6 +17,7 @@
  */
 #include "cameo/engine.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -92,6 +93,7 @@ typedef struct fill_call {
     cameo_loop_t *loop; /* where the fill started */
     uint64_t now;
     uint64_t started_us; /* of the origin call */
+    uint64_t min_expiry; /* refresh-ahead: remote copies expiring no later than this are not newer */
     size_t n;
     flight_t *flights[];
 } fill_call_t;
@@ -137,6 +139,12 @@ int cameo_engine_create(const cameo_engine_config_t *cfg, cameo_tier_t *const *t
         e->cfg.stale_if_error_ms = 24 * 3600 * 1000;
     else if (e->cfg.stale_if_error_ms == CAMEO_STALE_IF_ERROR_OFF)
         e->cfg.stale_if_error_ms = 0;
+    if (e->cfg.refresh_ahead_ms == CAMEO_REFRESH_AHEAD_OFF)
+        e->cfg.refresh_ahead_ms = 0;
+    else if (e->cfg.refresh_ahead_ms == 0)
+        e->cfg.refresh_ahead_ms = e->cfg.ttl_ms / 10;
+    if (e->cfg.refresh_ahead_ms > e->cfg.ttl_ms / 2)
+        e->cfg.refresh_ahead_ms = e->cfg.ttl_ms / 2; /* the first half of a TTL is never refreshed */
     if (e->cfg.negative_ttl_ms == 0)
         e->cfg.negative_ttl_ms = 10 * 1000;
     if (e->cfg.blob_ttl_ms == 0)
@@ -591,7 +599,7 @@ static void on_remote(void *arg, int err, cameo_entry_t *const *entries, size_t 
     size_t kept = 0;
     for (size_t i = 0; i < c->n; i++) {
         cameo_entry_t *hit = err == CAMEO_OK && i < n ? entries[i] : NULL;
-        if (hit != NULL && c->now < hit->expires_at) {
+        if (hit != NULL && c->now < hit->expires_at && hit->expires_at > c->min_expiry) {
             cameo_entry_ref(hit);
             flight_complete(e, c->flights[i], CAMEO_OK, hit, 0);
         } else {
@@ -740,6 +748,60 @@ static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     fill_start(e, c);
 }
 
+/*
+ * Refresh-ahead (XFetch, Vattani et al., VLDB 2015): in the last
+ * refresh_ahead_ms of a fresh profile's TTL, each read starts a background
+ * refresh with probability exp(-3 * left / window): a key read often is
+ * refreshed early almost surely, one read rarely almost never, and a
+ * refresh is coalesced like any fill. Returns 1 when this read should.
+ */
+static _Thread_local uint64_t ra_rng;
+
+static int refresh_due(const cameo_engine_t *e, const cameo_entry_t *hit, uint64_t now)
+{
+    uint64_t w = e->cfg.refresh_ahead_ms;
+    if (w == 0 || (hit->flags & CAMEO_ENTRY_NEGATIVE) || now + w <= hit->expires_at ||
+        now >= hit->expires_at || hit->key_len < 2 || memcmp(hit->key, "p:", 2) != 0)
+        return 0;
+    if (ra_rng == 0)
+        ra_rng = (uint64_t)(uintptr_t)&ra_rng * 0x9E3779B97F4A7C15ull | 1;
+    ra_rng ^= ra_rng << 13;
+    ra_rng ^= ra_rng >> 7;
+    ra_rng ^= ra_rng << 17;
+    double u = (double)(ra_rng >> 11) / 9007199254740992.0; /* [0, 1) */
+    return u < exp(-3.0 * (double)(hit->expires_at - now) / (double)w);
+}
+
+/* Joins or starts the refresh-ahead flight of key into *ra (made on first
+ * use, room for cap flights); the caller starts it. */
+static void refresh_ahead_add(cameo_engine_t *e, fill_call_t **ra, size_t cap, const char *key,
+                              size_t key_len, const char *id, const cameo_entry_t *hit, uint64_t now,
+                              cameo_loop_t *loop)
+{
+    if (*ra == NULL && (*ra = call_new(e, FILL_PROFILE, loop, now, cap)) == NULL)
+        return;
+    int err;
+    cameo_entry_t *peek;
+    flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, id, NULL, now, loop, NULL, NULL, &peek, &err);
+    if (f == NULL)
+        return; /* a fill is running already */
+    cameo_metrics_inc(&e->metrics->refreshes_ahead);
+    if ((*ra)->min_expiry < hit->expires_at)
+        (*ra)->min_expiry = hit->expires_at;
+    (*ra)->flights[(*ra)->n++] = f;
+}
+
+static void refresh_ahead_start(cameo_engine_t *e, fill_call_t *ra)
+{
+    if (ra == NULL)
+        return;
+    if (ra->n == 0) {
+        free(ra);
+        return;
+    }
+    fill_start(e, ra); /* one remote lookup, then one origin call for all */
+}
+
 /* The read path of one key: tiers, then a flight. */
 static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
                    const char *version, uint64_t now, cameo_read_t *r, cameo_entry_t **out)
@@ -753,8 +815,13 @@ static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t 
             cameo_entry_unref(hit);
             return CAMEO_ENOTFOUND;
         }
-        if (rc == CAMEO_ESTALE)
+        if (rc == CAMEO_ESTALE) {
             refresh(e, kind, key, key_len, id, version, now, r->loop);
+        } else if (refresh_due(e, hit, now)) {
+            fill_call_t *ra = NULL;
+            refresh_ahead_add(e, &ra, 1, key, key_len, id, hit, now, r->loop);
+            refresh_ahead_start(e, ra);
+        }
         *out = hit;
         return CAMEO_OK;
     }
@@ -786,6 +853,7 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
 {
     char key[CAMEO_KEY_MAX];
     size_t nmiss = 0;
+    fill_call_t *ra = NULL;
     for (size_t i = 0; i < n; i++) {
         size_t key_len = cameo_key_profile(key, ids[i]);
         cameo_entry_t *hit = NULL;
@@ -803,6 +871,8 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
             }
             if (rc == CAMEO_ESTALE)
                 refresh(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop);
+            else if (refresh_due(e, hit, now))
+                refresh_ahead_add(e, &ra, n, key, key_len, ids[i], hit, now, r->loop); /* one call for all */
             results[i] = hit;
             errs[i] = CAMEO_OK;
         } else {
@@ -810,6 +880,7 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
             nmiss++;
         }
     }
+    refresh_ahead_start(e, ra);
     if (nmiss == 0)
         return CAMEO_OK;
 

@@ -280,6 +280,9 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
                   rd(&m->coalesced));
     write_counter(out, "cameo_stale_served_total", "Responses served from an entry past its TTL.",
                   rd(&m->stale_served));
+    write_counter(out, "cameo_refresh_ahead_total",
+                  "Background refreshes of fresh profiles close to expiry (refresh-ahead).",
+                  rd(&m->refreshes_ahead));
     write_counter(out, "cameo_warmed_profiles_total", "Profiles loaded by POST /v1/warm or --warm-file.",
                   rd(&m->warmed_profiles));
     write_counter(out, "cameo_warmed_avatars_total", "Avatars loaded by POST /v1/warm or --warm-file.",

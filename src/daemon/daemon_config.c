@@ -58,6 +58,10 @@ static const opt_t opts[] = {
     {"--stale-if-error", "CAMEO_STALE_IF_ERROR", "24h",
      "after the grace window, how long a profile is kept to answer when the origin fails (0s: never)",
      T_DURATION, OFF(stale_if_error_ms)},
+    {"--refresh-ahead", "CAMEO_REFRESH_AHEAD", "30s",
+     "in this last part of a profile's TTL, reads refresh it in the background, the more likely the "
+     "hotter (at most half the TTL; 0s: never)",
+     T_DURATION, OFF(refresh_ahead_ms)},
     {"--negative-ttl", "CAMEO_NEGATIVE_TTL", "10s", "how long \"no such user\" is cached", T_DURATION,
      OFF(negative_ttl_ms)},
     {"--redis", "CAMEO_REDIS", NULL,

@@ -20,6 +20,7 @@ typedef struct cameo_config {
     size_t max_avatar_size;
     uint64_t ttl_ms, grace_ms, negative_ttl_ms;
     uint64_t stale_if_error_ms; /* 0: off */
+    uint64_t refresh_ahead_ms;  /* 0: off */
     char redis_url[1024];       /* "" without Redis; may hold a password: never print it */
     char redis_prefix[128];
     uint64_t redis_timeout_ms;

@@ -187,12 +187,13 @@ static int serve(int argc, char **argv)
     cameo_tier_t *tiers[] = {mem, redis};
     metrics = cameo_metrics_create(cfg.workers, cameo_now_ms());
     hub = cameo_hub_create(cfg.events_backlog, cfg.sse_max);
-    cameo_engine_config_t ecfg = {.ttl_ms = cfg.ttl_ms,
-                                  .grace_ms = cfg.grace_ms,
-                                  .negative_ttl_ms = cfg.negative_ttl_ms,
-                                  .hub = hub,
-                                  .stale_if_error_ms = cfg.stale_if_error_ms ? cfg.stale_if_error_ms
-                                                                             : CAMEO_STALE_IF_ERROR_OFF};
+    cameo_engine_config_t ecfg = {
+        .ttl_ms = cfg.ttl_ms,
+        .grace_ms = cfg.grace_ms,
+        .negative_ttl_ms = cfg.negative_ttl_ms,
+        .hub = hub,
+        .stale_if_error_ms = cfg.stale_if_error_ms ? cfg.stale_if_error_ms : CAMEO_STALE_IF_ERROR_OFF,
+        .refresh_ahead_ms = cfg.refresh_ahead_ms ? cfg.refresh_ahead_ms : CAMEO_REFRESH_AHEAD_OFF};
     if (metrics == NULL || hub == NULL ||
         cameo_engine_create(&ecfg, tiers, redis != NULL ? 2 : 1, origin, metrics, &engine) != CAMEO_OK) {
         fprintf(stderr, "cameo: out of memory\n");

@@ -593,6 +593,53 @@ static void test_batch_falls_back_per_id_when_the_origin_fails(void **state)
     cameo_entry_unref(results[0]);
 }
 
+static void test_hot_profile_is_refreshed_before_it_expires(void **state)
+{
+    fx_t *f = *state;
+    fill_at_zero(f, "ned"); /* ttl 1000: refresh-ahead window 100 (ttl / 10) */
+    got_t g;
+    for (int i = 0; i < 50; i++) /* before the window: never */
+        assert_int_equal(CAMEO_OK, get_now(f, "ned", 850, &g));
+    assert_int_equal(1, f->origin.ncalls);
+    /* Read often near expiry: a refresh starts (with probability ~0.97 per
+     * read here), and only one. */
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(CAMEO_OK, get_now(f, "ned", 999, &g));
+    assert_int_equal(2, f->origin.ncalls);
+    assert_int_equal(1, (int)atomic_load(&f->metrics->refreshes_ahead));
+    answer_profiles(&f->origin, 1, "-v2", NULL);
+    assert_int_equal(0, tl_drain(&f->loop)); /* nobody waited */
+    /* Past the old expiry the new value is fresh: no miss. */
+    assert_int_equal(CAMEO_OK, get_now(f, "ned", 1500, &g));
+    assert_non_null(strstr(g.body, "ned-v2"));
+    assert_int_equal(2, f->origin.ncalls);
+}
+
+static void test_batch_refreshes_its_due_ids_in_one_call(void **state)
+{
+    fx_t *f = *state;
+    const char *ids[] = {"oa", "ob", "oc"};
+    cameo_entry_t *results[3];
+    int errs[3];
+    got_t g;
+    got_init(&g, &f->loop);
+    assert_int_equal(CAMEO_EPENDING, cameo_engine_get_profiles(f->engine, ids, 3, 0, results, errs, &g.r));
+    answer_profiles(&f->origin, 0, "-v1", NULL);
+    tl_drain(&f->loop);
+    for (int k = 0; k < 3; k++)
+        cameo_entry_unref(results[k]);
+    for (int i = 0; i < 30 && f->origin.ncalls == 1; i++) {
+        got_init(&g, &f->loop);
+        assert_int_equal(CAMEO_OK, cameo_engine_get_profiles(f->engine, ids, 3, 999, results, errs, &g.r));
+        for (int k = 0; k < 3; k++)
+            cameo_entry_unref(results[k]);
+    }
+    assert_int_equal(2, f->origin.ncalls);
+    assert_true(f->origin.calls[1].n >= 1);
+    answer_profiles(&f->origin, 1, "-v2", NULL);
+    tl_drain(&f->loop);
+}
+
 static void test_invalidation_during_a_fill_keeps_the_old_value_out_of_the_cache(void **state)
 {
     fx_t *f = *state;
@@ -831,8 +878,12 @@ static int rfx_setup(void **state)
     f->remote.connected = 1;
     cameo_tier_t *tiers[] = {f->base.mem, &f->remote.super};
     /* A profile TTL (10 s) well above the bus-down cap (1 s by default). */
-    cameo_engine_config_t ec = {
-        .ttl_ms = 10000, .grace_ms = 1000, .negative_ttl_ms = 100, .blob_ttl_ms = 5000};
+    cameo_engine_config_t ec = {.ttl_ms = 10000,
+                                .grace_ms = 1000,
+                                .negative_ttl_ms = 100,
+                                .blob_ttl_ms = 5000,
+                                .refresh_ahead_ms =
+                                    CAMEO_REFRESH_AHEAD_OFF}; /* these tests script every remote call */
     assert_int_equal(CAMEO_OK, cameo_engine_create(&ec, tiers, 2, &f->base.origin.super, f->base.metrics,
                                                    &f->base.engine));
     tl_init(&f->base.loop);
@@ -1080,6 +1131,8 @@ int main(void)
         T(test_stale_if_error_never_hides_not_found_or_a_write),
         T(test_stale_if_error_ends_with_its_window),
         T(test_batch_falls_back_per_id_when_the_origin_fails),
+        T(test_hot_profile_is_refreshed_before_it_expires),
+        T(test_batch_refreshes_its_due_ids_in_one_call),
         T(test_invalidation_during_a_fill_keeps_the_old_value_out_of_the_cache),
         T(test_old_fill_finishing_after_invalidation_is_not_stored),
         T(test_origin_error_reaches_every_waiter_and_is_not_cached),

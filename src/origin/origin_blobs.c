@@ -216,10 +216,14 @@ static int blobs_status(cameo_origin_t *base, char *buf, size_t len)
     blobs_t *o = (blobs_t *)base;
     char l[400], s[600];
     int lrc = o->local->ops->status(o->local, l, sizeof(l));
-    int src = cameo__s3_status(o->s3, s, sizeof(s));
+    (void)cameo__s3_status(o->s3, s, sizeof(s));
     if (buf != NULL && len > 0)
         snprintf(buf, len, "%s; %s", l, s);
-    return lrc != CAMEO_OK ? lrc : src;
+    /* A failing S3 is in the detail but keeps the instance ready: profiles
+     * and cached avatars are still served, and a load balancer that took
+     * every instance out because the bucket is away would turn a partial
+     * outage into a full one. */
+    return lrc;
 }
 
 static void blobs_destroy(cameo_origin_t *base)

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages cameo needs, and only those that are
 # missing. Usage: scripts/install-deps.sh [build|test]
 #   build: compiler, CMake and the libraries cameo links (make run)
-#   test:  build, plus the test framework and tools (make test)
+#   test:  build, plus the test framework and tools (make test), and node
+#          and npm when missing (the S3 tests' s3rver)
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 
@@ -21,6 +22,12 @@ bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
   exit 2
   ;;
 esac
+
+# The S3 tests run s3rver (npm, tests/s3): Debian's nodejs and npm, unless
+# a node and npm are already installed (e.g. a newer one from elsewhere).
+if [ "$mode" = test ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+  want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -29,6 +29,7 @@ enum {
     CAMEO_ECORRUPT = -20010,  /* stored data failed a check */
     CAMEO_ENOTSUP = -20011,   /* this tier or origin does not do that */
     CAMEO_ETIMEDOUT = -20012, /* no answer in time */
+    CAMEO_EUPSTREAM = -20013, /* a network origin refused or failed the request (HTTP 502) */
 };
 
 /* A static, human-readable description of err (never NULL). */

@@ -2,10 +2,12 @@
  * origin.h - the contract every origin (source of truth) implements: a method
  * table of asynchronous reads and writes of profiles and avatars.
  *
- * This issue brings origin_local (src/origin/origin_local.c: SQLite plus
- * content-addressed blobs). Later origins (S3, an HTTP user service) are new
- * files that fill the same table; the engine (src/core/core_engine.c) is the
- * only caller and never knows which origin it talks to.
+ * origin_local (src/origin/origin_local.c) is SQLite plus content-addressed
+ * blobs; origin_blobs (src/origin/origin_blobs.c) keeps profiles and avatar
+ * pointers there and the avatar bytes in an S3 bucket (origin_s3.c);
+ * origin_http (src/origin/origin_http.c) reads profiles from an HTTP user
+ * service. The engine (src/core/core_engine.c) is the only caller of the
+ * reads and writes and never knows which origin it talks to.
  *
  * Threading: the engine calls every operation on a worker loop's thread and
  * passes that loop (tests may pass NULL to an origin that has no use for
@@ -98,6 +100,16 @@ typedef struct cameo_origin_ops {
     int (*delete_avatar)(cameo_origin_t *o, cameo_loop_t *loop, const char *id, uint64_t now_wall,
                          cameo_origin_write_cb cb, void *arg);
 
+    /* Optional (origins whose avatars a client can fetch directly): writes
+     * into url (NUL-terminated) a URL for avatar version of user id, e.g. a
+     * presigned S3 GET, valid until *expires_at (Unix seconds, > now_unix_s)
+     * and identical for every caller and instance within a time bucket.
+     * now_unix_s is wall-clock time in seconds. CAMEO_OK, CAMEO_EINVAL,
+     * CAMEO_ETOOBIG (url too small; 2048 bytes always suffice without a
+     * session token). No I/O, any thread. Called by the HTTP routes. */
+    int (*avatar_url)(cameo_origin_t *o, const char *id, const char *version, uint64_t now_unix_s, char *url,
+                      size_t len, uint64_t *expires_at);
+
     /* Optional (network origins): on each worker loop's thread as it
      * starts, and after its last request as it stops. detach fires the
      * loop's pending callbacks (CAMEO_EUNAVAIL) and releases its watches,
@@ -128,6 +140,11 @@ typedef struct cameo_local_config {
     unsigned threads;
     unsigned queue_max;
     uint64_t blob_retention_ms; /* superseded avatar versions kept this long (0 means 7 days) */
+    /* Nonzero: avatar bytes live elsewhere (origin_blobs puts them in S3).
+     * put_avatar then records the pointer (version, type, SHA-256 and size
+     * of blob->data, hashed during the call) but stores no bytes, and
+     * get_avatar answers CAMEO_ENOTSUP. */
+    int blobs_elsewhere;
 } cameo_local_config_t;
 
 /* Opens the store (creating the schema). Returns CAMEO_OK and *out, or
@@ -135,6 +152,55 @@ typedef struct cameo_local_config {
  * the database cannot be opened. */
 int cameo_origin_local_open(const cameo_local_config_t *cfg, cameo_origin_t **out, char *errbuf,
                             size_t errlen);
+
+/*
+ * An S3-compatible bucket (origin_s3.c). Strings are copied by the open
+ * function. Zero numbers take the defaults in brackets.
+ *   endpoint     "http://host:port" or "https://host[:port]", no path
+ *   region       e.g. "us-east-1"
+ *   bucket       S3 naming rules: 3..63 of [a-z0-9.-]
+ *   prefix       key prefix, "" or NULL for none: [A-Za-z0-9._/-]{0,512},
+ *                no leading or trailing '/'. Avatar version v of user id is
+ *                the object "prefix/id/v" ("id/v" without a prefix).
+ *   path_style   nonzero: http://host/bucket/key; zero: http://bucket.host/key
+ *   access_key, secret_key, session_token (NULL or "" for none): never
+ *                logged, never in error text
+ *   connect_timeout_ms [1000], timeout_ms (whole request) [5000]
+ *   max_object   largest object read or written, bytes [5 MiB]
+ *   max_concurrent  S3 requests in flight over all loops [256]; past it a
+ *                call answers CAMEO_EBUSY
+ *   presign_bucket_s [1800], presign_min_validity_s [600]: presigned URLs
+ *                (origin_s3_sign.h) are dated at the start of their bucket
+ *                and valid for the bucket plus the minimum validity
+ */
+typedef struct cameo_s3_origin_config {
+    const char *endpoint;
+    const char *region;
+    const char *bucket;
+    const char *prefix;
+    int path_style;
+    const char *access_key;
+    const char *secret_key;
+    const char *session_token;
+    uint64_t connect_timeout_ms;
+    uint64_t timeout_ms;
+    size_t max_object;
+    unsigned max_concurrent;
+    uint64_t presign_bucket_s;
+    uint64_t presign_min_validity_s;
+} cameo_s3_origin_config_t;
+
+/*
+ * origin_blobs: "cameo owns the data" with avatar bytes in S3. Profiles and
+ * avatar pointers go to local (an origin_local opened with blobs_elsewhere);
+ * put_avatar writes the object, then the pointer; get_avatar reads the
+ * object; avatar_url presigns it. Network work runs on the worker loops
+ * (attach/detach). Takes ownership of local, also on failure (destroyed).
+ * Returns CAMEO_OK and *out, or CAMEO_EINVAL / CAMEO_ENOMEM with a one-line
+ * message naming the setting (never a secret) in errbuf.
+ */
+int cameo_origin_blobs_open(const cameo_s3_origin_config_t *cfg, cameo_origin_t *local, cameo_origin_t **out,
+                            char *errbuf, size_t errlen);
 
 /*
  * origin_http: profiles read through from an HTTP user service

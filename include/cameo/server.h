@@ -28,6 +28,7 @@ typedef struct cameo_server_config {
     cameo_metrics_t *metrics;  /* nworkers == workers */
     cameo_hub_t *hub;          /* change events for GET /v1/events */
     uint64_t sse_keepalive_ms; /* comment line on idle event streams */
+    int avatar_presigned;      /* avatar redirects go to the origin's avatar_url (presigned S3 GET) */
 } cameo_server_config_t;
 
 /*

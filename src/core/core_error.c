@@ -41,6 +41,8 @@ const char *cameo_strerror(int err)
         return "not supported by this tier or origin";
     case CAMEO_ETIMEDOUT:
         return "timed out: no answer in time";
+    case CAMEO_EUPSTREAM:
+        return "the origin's server refused or failed the request";
     default:
         break;
     }

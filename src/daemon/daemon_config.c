@@ -26,7 +26,14 @@ typedef enum {
     T_TIMEOUT,  /* a duration from 1 ms to 60 s */
     T_COUNT,    /* a number from 1 to 1,000,000 */
     T_HTTP_URL, /* http(s)://..., at most 2048 bytes */
-    T_RETRIES   /* a number from 0 to 10 */
+    T_RETRIES,  /* a number from 0 to 10 */
+    T_BLOBS,    /* local | s3://BUCKET[/PREFIX] */
+    T_ENDPOINT, /* http(s)://HOST[:PORT] */
+    T_REGION,   /* [a-z0-9-]{1,32} */
+    T_BOOL,     /* true/false, 1/0, yes/no; the flag alone means true */
+    T_SECRET,   /* 1 to 128 printable characters, never echoed (T_TOKEN: a session token, up to 4096) */
+    T_DELIVERY, /* proxy | presigned */
+    T_PRESIGN   /* a duration from 1 s to 3 days, whole seconds */
 } opt_type_t;
 
 typedef struct opt {
@@ -34,6 +41,23 @@ typedef struct opt {
     opt_type_t type;
     size_t offset;
 } opt_t;
+
+/* Standard variables read when a flag's own CAMEO_* variable is unset. */
+static const struct {
+    const char *flag, *env;
+} env_fallbacks[] = {
+    {"--s3-access-key", "AWS_ACCESS_KEY_ID"},
+    {"--s3-secret-key", "AWS_SECRET_ACCESS_KEY"},
+    {"--s3-session-token", "AWS_SESSION_TOKEN"},
+};
+
+static const char *env_fallback(const char *flag)
+{
+    for (size_t i = 0; i < sizeof(env_fallbacks) / sizeof(env_fallbacks[0]); i++)
+        if (strcmp(env_fallbacks[i].flag, flag) == 0)
+            return env_fallbacks[i].env;
+    return NULL;
+}
 
 #define OFF(f) offsetof(cameo_config_t, f)
 
@@ -101,6 +125,35 @@ static const opt_t opts[] = {
      T_PATH, OFF(warm_file)},
     {"--breaker-open", "CAMEO_BREAKER_OPEN", "5s", "how long the open breaker fails calls before a probe",
      T_TIMEOUT, OFF(breaker_open_ms)},
+    {"--blobs", "CAMEO_BLOBS", "local", "where avatar bytes live: local (the store) or s3://BUCKET[/PREFIX]",
+     T_BLOBS, 0},
+    {"--s3-endpoint", "CAMEO_S3_ENDPOINT", NULL,
+     "S3 server: http(s)://HOST[:PORT] (default: https://s3.REGION.amazonaws.com)", T_ENDPOINT,
+     OFF(s3_endpoint)},
+    {"--s3-region", "CAMEO_S3_REGION", "us-east-1", "S3 region, signed into every request", T_REGION,
+     OFF(s3_region)},
+    {"--s3-path-style", "CAMEO_S3_PATH_STYLE", "false",
+     "address the bucket as HOST/BUCKET/KEY (MinIO, IPs) instead of BUCKET.HOST/KEY", T_BOOL,
+     OFF(s3_path_style)},
+    {"--s3-access-key", "CAMEO_S3_ACCESS_KEY", NULL, "S3 access key id (or AWS_ACCESS_KEY_ID)", T_SECRET,
+     OFF(s3_access_key)},
+    {"--s3-secret-key", "CAMEO_S3_SECRET_KEY", NULL, "S3 secret access key (or AWS_SECRET_ACCESS_KEY)",
+     T_SECRET, OFF(s3_secret_key)},
+    {"--s3-session-token", "CAMEO_S3_SESSION_TOKEN", NULL,
+     "temporary credentials' session token (or AWS_SESSION_TOKEN)", T_SECRET, OFF(s3_session_token)},
+    {"--s3-timeout", "CAMEO_S3_TIMEOUT", "5s", "whole S3 request, connect included", T_TIMEOUT,
+     OFF(s3_timeout_ms)},
+    {"--s3-connect-timeout", "CAMEO_S3_CONNECT_TIMEOUT", "1s", "connecting to S3", T_TIMEOUT,
+     OFF(s3_connect_timeout_ms)},
+    {"--s3-max-concurrent", "CAMEO_S3_MAX_CONCURRENT", "256", "S3 requests in flight at once (503 past it)",
+     T_COUNT, OFF(s3_max_concurrent)},
+    {"--avatar-delivery", "CAMEO_AVATAR_DELIVERY", "proxy",
+     "proxy (bytes through cameo) or presigned (redirect to a presigned S3 URL; needs --blobs s3://)",
+     T_DELIVERY, OFF(avatar_presigned)},
+    {"--presign-bucket", "CAMEO_PRESIGN_BUCKET", "30m",
+     "presigned URLs are identical within such a time bucket", T_PRESIGN, OFF(presign_bucket_ms)},
+    {"--presign-min-validity", "CAMEO_PRESIGN_MIN_VALIDITY", "10m",
+     "a presigned URL is never handed out with less validity left", T_PRESIGN, OFF(presign_min_validity_ms)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -284,6 +337,58 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         strcpy(field, value);
         return 0;
     }
+    case T_BLOBS: {
+        if (strcmp(value, "local") == 0) {
+            cfg->blobs_s3 = 0;
+            return 0;
+        }
+        const char *b = strncmp(value, "s3://", 5) == 0 ? value + 5 : NULL;
+        const char *slash = b != NULL ? strchr(b, '/') : NULL;
+        size_t blen = b == NULL ? 0 : slash != NULL ? (size_t)(slash - b) : strlen(b);
+        const char *prefix = slash != NULL ? slash + 1 : "";
+        size_t plen = strlen(prefix);
+        while (plen > 0 && prefix[plen - 1] == '/')
+            plen--; /* s3://bucket/avatars/ */
+        int ok = b != NULL && blen >= 3 && blen < sizeof(cfg->s3_bucket) && plen < sizeof(cfg->s3_prefix) &&
+                 (plen == 0 || prefix[0] != '/');
+        for (size_t i = 0; ok && i < blen; i++)
+            ok = (b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-' || b[i] == '.';
+        for (size_t i = 0; ok && i < plen; i++)
+            ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/", prefix[i]) &&
+                 prefix[i] != '\0' && !(prefix[i] == '/' && prefix[i + 1] == '/');
+        if (!ok) {
+            snprintf(errbuf, errlen,
+                     "%s: expected local or s3://BUCKET[/PREFIX] (bucket: 3 to 63 of a-z 0-9 . -; prefix: "
+                     "A-Z a-z 0-9 . _ - /), got '%.128s'",
+                     source, value);
+            return -1;
+        }
+        cfg->blobs_s3 = 1;
+        memcpy(cfg->s3_bucket, b, blen);
+        cfg->s3_bucket[blen] = '\0';
+        memcpy(cfg->s3_prefix, prefix, plen);
+        cfg->s3_prefix[plen] = '\0';
+        return 0;
+    }
+    case T_ENDPOINT: {
+        const char *host = strncmp(value, "http://", 7) == 0    ? value + 7
+                           : strncmp(value, "https://", 8) == 0 ? value + 8
+                                                                : NULL;
+        size_t hlen = host != NULL ? strlen(host) : 0;
+        if (hlen > 0 && host[hlen - 1] == '/')
+            hlen--;
+        int ok = host != NULL && hlen > 0 && strlen(value) < sizeof(cfg->s3_endpoint);
+        for (size_t i = 0; ok && i < hlen; i++)
+            ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]", host[i]) &&
+                 host[i] != '\0';
+        if (!ok) {
+            snprintf(errbuf, errlen, "%s: expected http://HOST[:PORT] or https://HOST[:PORT], got '%.128s'",
+                     source, value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
     case T_RETRIES: {
         char *end;
         unsigned long n = strtoul(value, &end, 10);
@@ -292,6 +397,63 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
             return -1;
         }
         *(unsigned *)(void *)field = (unsigned)n;
+        return 0;
+    }
+    case T_REGION: {
+        size_t len = strlen(value);
+        int ok = len >= 1 && len < sizeof(cfg->s3_region);
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= '0' && value[i] <= '9') ||
+                 value[i] == '-';
+        if (!ok) {
+            snprintf(errbuf, errlen, "%s: expected a region such as us-east-1, got '%.64s'", source, value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    case T_BOOL: {
+        int v = -1;
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+            v = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+            v = 0;
+        if (v < 0) {
+            snprintf(errbuf, errlen, "%s: expected true or false, got '%.32s'", source, value);
+            return -1;
+        }
+        *(int *)(void *)field = v;
+        return 0;
+    }
+    case T_SECRET: {
+        size_t len = strlen(value);
+        size_t max = o->offset == OFF(s3_session_token) ? sizeof(cfg->s3_session_token) - 1 : 128;
+        int ok = len >= 1 && len <= max;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = value[i] > ' ' && value[i] < 127;
+        if (!ok) {
+            snprintf(errbuf, errlen, "%s: expected 1 to %zu printable characters without spaces", source,
+                     max);
+            return -1; /* never echo a credential */
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    case T_DELIVERY:
+        if (strcmp(value, "proxy") != 0 && strcmp(value, "presigned") != 0) {
+            snprintf(errbuf, errlen, "%s: expected proxy or presigned, got '%.32s'", source, value);
+            return -1;
+        }
+        *(int *)(void *)field = strcmp(value, "presigned") == 0;
+        return 0;
+    case T_PRESIGN: {
+        uint64_t v;
+        if (cameo_parse_duration(value, &v) != 0 || v < 1000 || v > 3 * 86400000ull || v % 1000 != 0) {
+            snprintf(errbuf, errlen, "%s: expected whole seconds from 1s to 3d (e.g. 30m), got '%.32s'",
+                     source, value);
+            return -1;
+        }
+        *(uint64_t *)(void *)field = v;
         return 0;
     }
     case T_TIMEOUT:
@@ -322,8 +484,11 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
         if (opts[i].def != NULL && apply(cfg, &opts[i], opts[i].def, opts[i].flag, errbuf, errlen) != 0)
             return -1;
     for (size_t i = 0; i < NOPTS; i++) {
-        const char *v = getenv(opts[i].env);
-        if (v != NULL && v[0] != '\0' && apply(cfg, &opts[i], v, opts[i].env, errbuf, errlen) != 0)
+        const char *env = opts[i].env;
+        const char *v = getenv(env);
+        if ((v == NULL || v[0] == '\0') && env_fallback(opts[i].flag) != NULL)
+            v = getenv(env = env_fallback(opts[i].flag));
+        if (v != NULL && v[0] != '\0' && apply(cfg, &opts[i], v, env, errbuf, errlen) != 0)
             return -1;
     }
     for (int a = 0; a < argc; a++) {
@@ -340,12 +505,32 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
             return -1;
         }
         const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (o->type == T_BOOL && eq == NULL && (value == NULL || strncmp(value, "--", 2) == 0)) {
+            if (value != NULL)
+                a--; /* "--s3-path-style --next-flag": the flag alone means true */
+            value = "true";
+        }
         if (value == NULL) {
             snprintf(errbuf, errlen, "%s: missing value", o->flag);
             return -1;
         }
         if (apply(cfg, o, value, o->flag, errbuf, errlen) != 0)
             return -1;
+    }
+    if (cfg->blobs_s3 && (cfg->s3_access_key[0] == '\0' || cfg->s3_secret_key[0] == '\0')) {
+        snprintf(errbuf, errlen,
+                 "%s: --blobs s3:// needs credentials (or AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY)",
+                 cfg->s3_access_key[0] == '\0' ? "--s3-access-key" : "--s3-secret-key");
+        return -1;
+    }
+    if (cfg->avatar_presigned && !cfg->blobs_s3) {
+        snprintf(errbuf, errlen, "--avatar-delivery: presigned needs --blobs s3://BUCKET[/PREFIX]");
+        return -1;
+    }
+    if (cfg->presign_bucket_ms + cfg->presign_min_validity_ms > 7 * 86400000ull) {
+        snprintf(errbuf, errlen, "--presign-bucket: with --presign-min-validity it must stay within 7 days");
+        return -1;
     }
     return 0;
 }

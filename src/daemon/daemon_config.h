@@ -35,6 +35,23 @@ typedef struct cameo_config {
     unsigned origin_retries, origin_concurrency, breaker_failures;
     uint64_t breaker_open_ms;
     char warm_file[4096]; /* "" for none */
+
+    /* Avatar bytes in S3 (--blobs s3://BUCKET[/PREFIX]); see docs/origins.md. */
+    int blobs_s3;          /* 0: in the embedded store (--blobs local) */
+    char s3_bucket[64];    /* S3 naming rules, checked here */
+    char s3_prefix[513];   /* "" for none; no leading or trailing '/' */
+    char s3_endpoint[300]; /* "" means https://s3.REGION.amazonaws.com */
+    char s3_region[33];
+    int s3_path_style;
+    /* Credentials: flag, else CAMEO_S3_*, else AWS_ACCESS_KEY_ID /
+     * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN. Never print them. */
+    char s3_access_key[129];
+    char s3_secret_key[129];
+    char s3_session_token[4097];
+    uint64_t s3_timeout_ms, s3_connect_timeout_ms;
+    unsigned s3_max_concurrent;
+    int avatar_presigned; /* --avatar-delivery presigned */
+    uint64_t presign_bucket_ms, presign_min_validity_ms;
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

@@ -142,6 +142,11 @@ static int serve(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    if (cfg.users_url[0] != '\0' && cfg.blobs_s3) {
+        fprintf(stderr, "cameo: --blobs: S3 avatars with --users-url are not supported yet\n");
+        rc = 2;
+        goto out;
+    }
     if (cfg.users_url[0] != '\0') {
         char ubuf[160];
         cameo_http_origin_config_t hcfg = {
@@ -164,10 +169,41 @@ static int serve(int argc, char **argv)
                   redact_url(cfg.users_url, ubuf, sizeof(ubuf)), cfg.users_batch_url[0] ? "yes" : "no",
                   cfg.users_batch_size);
     } else {
-        cameo_local_config_t lcfg = {.dir = cfg.data_dir};
+        cameo_local_config_t lcfg = {.dir = cfg.data_dir, .blobs_elsewhere = cfg.blobs_s3};
         if (cameo_origin_local_open(&lcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
             fprintf(stderr, "cameo: --data: %s\n", err);
             goto out;
+        }
+        if (cfg.blobs_s3) {
+            /* Avatar bytes in the bucket; profiles and pointers stay local. */
+            char endpoint[sizeof(cfg.s3_endpoint) + 64];
+            if (cfg.s3_endpoint[0] != '\0')
+                snprintf(endpoint, sizeof(endpoint), "%s", cfg.s3_endpoint);
+            else
+                snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", cfg.s3_region);
+            cameo_s3_origin_config_t s3 = {
+                .endpoint = endpoint,
+                .region = cfg.s3_region,
+                .bucket = cfg.s3_bucket,
+                .prefix = cfg.s3_prefix,
+                .path_style = cfg.s3_path_style,
+                .access_key = cfg.s3_access_key,
+                .secret_key = cfg.s3_secret_key,
+                .session_token = cfg.s3_session_token,
+                .connect_timeout_ms = cfg.s3_connect_timeout_ms,
+                .timeout_ms = cfg.s3_timeout_ms,
+                .max_object = cfg.max_avatar_size,
+                .max_concurrent = cfg.s3_max_concurrent,
+                .presign_bucket_s = cfg.presign_bucket_ms / 1000,
+                .presign_min_validity_s = cfg.presign_min_validity_ms / 1000,
+            };
+            cameo_origin_t *local = origin;
+            origin = NULL; /* owned by the blobs origin from here, also on failure */
+            if (cameo_origin_blobs_open(&s3, local, &origin, err, sizeof(err)) != CAMEO_OK) {
+                fprintf(stderr, "cameo: --blobs / --s3-*: %s\n", err); /* names the setting, never a secret */
+                rc = 2;
+                goto out;
+            }
         }
     }
     cameo_cache_config_t ccfg = {.capacity = cfg.mem_limit};
@@ -211,6 +247,7 @@ static int serve(int argc, char **argv)
         .metrics = metrics,
         .hub = hub,
         .sse_keepalive_ms = cfg.sse_keepalive_ms,
+        .avatar_presigned = cfg.avatar_presigned,
     };
     if (cameo_server_start(&scfg, &server, err, sizeof(err)) != CAMEO_OK) {
         fprintf(stderr, "cameo: --listen: %s\n", err);
@@ -220,9 +257,12 @@ static int serve(int argc, char **argv)
     const char *bracket = strchr(cfg.host, ':') ? "[" : "";
     const char *unbracket = bracket[0] ? "]" : "";
     cameo_log(CAMEO_LOG_INFO, "listening",
-              "url=http://%s%s%s:%u/ workers=%u data=%s mem_limit=%zu redis=%s version=%s", bracket, cfg.host,
-              unbracket, cfg.port, cfg.workers, cfg.data_dir, cfg.mem_limit, redis != NULL ? "on" : "off",
-              CAMEO_VERSION);
+              "url=http://%s%s%s:%u/ workers=%u data=%s mem_limit=%zu redis=%s blobs=%s%s%s%s delivery=%s "
+              "version=%s",
+              bracket, cfg.host, unbracket, cfg.port, cfg.workers, cfg.data_dir, cfg.mem_limit,
+              redis != NULL ? "on" : "off", cfg.blobs_s3 ? "s3://" : "local",
+              cfg.blobs_s3 ? cfg.s3_bucket : "", cfg.s3_prefix[0] ? "/" : "", cfg.s3_prefix,
+              cfg.avatar_presigned ? "presigned" : "proxy", CAMEO_VERSION);
     printf("cameo %s serving http://%s%s%s:%u/\n", CAMEO_VERSION, bracket, cfg.host, unbracket, cfg.port);
     if (generated)
         printf("admin token (generated, stored in %s/admin-token): %s\n", cfg.data_dir, cfg.admin_token);

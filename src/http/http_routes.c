@@ -64,6 +64,7 @@ typedef struct rctx {
     kind_t kind;
     int head;          /* a HEAD request */
     int want_initials; /* ?default=initials */
+    int want_url;      /* GET /v1/users/{id}/avatar/url: the avatar's URL as JSON, not a redirect */
     uint64_t start_us;
     uint64_t from_cache; /* body bytes answered from a tier */
     cameo_entry_t *sent; /* entry whose bytes h2o may still be sending */
@@ -274,6 +275,7 @@ static void send_engine_error(rctx_t *c, int err, const char *what)
                    "cameo with POST /v1/invalidate");
         break;
     case CAMEO_EUNAVAIL:
+    case CAMEO_EUPSTREAM:
         send_error(c, 502, "bad_gateway", "the origin is unavailable and nothing cached can answer: %s",
                    cameo_strerror(err));
         break;
@@ -324,7 +326,31 @@ static void send_entry(rctx_t *c, cameo_entry_t *e, int from_cache)
     send_iov(c, 200, "OK", &body, 1);
 }
 
-/* The avatar redirect, or the initials placeholder, of a profile entry. */
+/* Where avatar version of c->id is fetched: with --avatar-delivery
+ * presigned, the origin's URL (a presigned S3 GET, dated at the start of
+ * its time bucket so every instance hands out the same one) and
+ * *expires_at in Unix seconds; else cameo's immutable path and 0. The URL
+ * is allocated in the request's pool. */
+static int avatar_location(rctx_t *c, const char *version, h2o_iovec_t *url, uint64_t *expires_at)
+{
+    h2o_req_t *req = c->req;
+    cameo_origin_t *o = cameo_engine_origin(c->w->server->cfg.engine);
+    *expires_at = 0;
+    if (c->w->server->cfg.avatar_presigned && o->ops->avatar_url != NULL) {
+        size_t cap = 16384; /* a session token can run to 4 KB, encoded up to 12 */
+        char *buf = h2o_mem_alloc_pool(&req->pool, cap);
+        int rc = o->ops->avatar_url(o, c->id, version, cameo_wall_ms() / 1000, buf, cap, expires_at);
+        *url = h2o_iovec_init(buf, rc == CAMEO_OK ? strlen(buf) : 0);
+        return rc;
+    }
+    *url = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/v1/avatars/")),
+                      h2o_iovec_init(c->id, strlen(c->id)), h2o_iovec_init(H2O_STRLIT("/")),
+                      h2o_iovec_init(version, strlen(version)));
+    return CAMEO_OK;
+}
+
+/* The avatar redirect (or its URL as JSON), or the initials placeholder,
+ * of a profile entry. */
 static void send_user_avatar(rctx_t *c, cameo_entry_t *e)
 {
     h2o_req_t *req = c->req;
@@ -333,11 +359,24 @@ static void send_user_avatar(rctx_t *c, cameo_entry_t *e)
     c->sent = e;
     add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("no-cache"));
     if (r->avatar_version[0] != '\0') {
-        h2o_iovec_t loc = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/v1/avatars/")),
-                                     h2o_iovec_init(c->id, strlen(c->id)), h2o_iovec_init(H2O_STRLIT("/")),
-                                     h2o_iovec_init(r->avatar_version, strlen(r->avatar_version)));
-        add_header(req, H2O_TOKEN_LOCATION, loc.base, loc.len);
-        send_iov(c, 302, "Found", NULL, 0);
+        h2o_iovec_t loc;
+        uint64_t expires_at;
+        int rc = avatar_location(c, r->avatar_version, &loc, &expires_at);
+        if (rc != CAMEO_OK) {
+            send_error(c, 500, "internal", "cannot sign the avatar URL: %s", cameo_strerror(rc));
+        } else if (c->want_url) {
+            json_t *exp = expires_at != 0 ? json_integer((json_int_t)expires_at) : json_null();
+            send_json(c, 200,
+                      json_pack("{s:s%, s:s, s:o}", "url", loc.base, loc.len, "version", r->avatar_version,
+                                "expires_at", exp));
+        } else {
+            add_header(req, H2O_TOKEN_LOCATION, loc.base, loc.len);
+            send_iov(c, 302, "Found", NULL, 0);
+        }
+        return;
+    }
+    if (c->want_url) {
+        send_error(c, 404, "not_found", "user %s has no avatar", c->id);
         return;
     }
     if (!c->want_initials) {
@@ -1118,6 +1157,18 @@ static void route(rctx_t *c)
             c->route = CAMEO_ROUTE_USER_AVATAR;
             if (take_id(c, a))
                 route_user_avatar(c);
+            return;
+        }
+        if (h2o_memis(b.base, b.len, H2O_STRLIT("avatar/url"))) {
+            c->route = CAMEO_ROUTE_USER_AVATAR; /* counted with the redirect it replaces */
+            if (!take_id(c, a))
+                return;
+            if (!(IS(req, "GET") || IS(req, "HEAD"))) {
+                send_method_not_allowed(c, "GET, HEAD");
+                return;
+            }
+            c->want_url = 1;
+            route_user_avatar(c);
             return;
         }
     }

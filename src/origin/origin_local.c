@@ -30,6 +30,9 @@
  * delete_avatar set users.updated_at = now_wall (the record changed);
  * re-putting the current version changes nothing. delete_avatar's callback
  * gets the record too; delete_profile's gets NULL.
+ * With blobs_elsewhere (origin_blobs keeps the bytes in S3) a blobs row
+ * holds the SHA-256 and size of an avatar but zero bytes of data, and
+ * get_avatar is not supported; the schema and GC are the same.
  *
  * Locks: one mutex, local_t.mu, guarding the queue, the counters and the
  * health fields. SQLite locks are only ever taken by workers while they do
@@ -161,6 +164,8 @@ typedef struct job {
     char id[CAMEO_ID_MAX + 1];
     char version[CAMEO_VERSION_MAX + 1];
     char content_type[CONTENT_TYPE_MAX + 1];
+    char sha256[65];      /* put_avatar with blobs_elsewhere: hex SHA-256 of the bytes, else "" */
+    size_t blob_size;     /* put_avatar with blobs_elsewhere: their length */
     size_t count;         /* get_profiles: number of ids */
     size_t len;           /* bytes in data */
     unsigned char data[]; /* doc, avatar bytes or the JSON array of ids; NUL-terminated */
@@ -186,7 +191,8 @@ struct local {
     unsigned nthreads;   /* immutable after open */
     unsigned queue_max;  /* immutable after open */
     uint64_t retention_ms;
-    worker_t *workers; /* [nthreads] */
+    int blobs_elsewhere; /* immutable after open: avatar bytes are not stored here */
+    worker_t *workers;   /* [nthreads] */
 
     int sync_ready; /* mu and cv initialised; immutable after open */
     pthread_mutex_t mu;
@@ -518,21 +524,33 @@ err:
     return err;
 }
 
-static int do_put_avatar(worker_t *w, job_t *j)
+/* Writes the hex SHA-256 of data[0..len) into sha. 0 on failure. */
+static int sha256_hex(const void *data, size_t len, char sha[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
+
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return 0;
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    return 1;
+}
+
+static int do_put_avatar(worker_t *w, job_t *j)
+{
     char sha[65], old[CAMEO_VERSION_MAX + 1];
     sqlite3_stmt *st;
     int rc, err = user_avatar(w, j->id, old);
 
     if (err)
         return err;
-    if (!EVP_Digest(j->data, j->len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+    if (j->sha256[0]) /* blobs_elsewhere: the pointer and the hash, no bytes */
+        memcpy(sha, j->sha256, sizeof sha);
+    else if (!sha256_hex(j->data, j->len, sha))
         return CAMEO_EIO;
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(sha + 2 * i, 3, "%02x", md[i]);
-    RUN_DONE(w, ST_INSERT_BLOB, "sbi", sha, (const void *)j->data, j->len, (int64_t)j->len);
+    RUN_DONE(w, ST_INSERT_BLOB, "sbi", sha, (const void *)j->data, j->len,
+             (int64_t)(j->sha256[0] ? j->blob_size : j->len));
     rc =
         run(w, ST_UPSERT_AVATAR, &st, "ssssi", j->id, j->version, sha, j->content_type, (int64_t)j->now_wall);
     if (rc != SQLITE_ROW)
@@ -745,6 +763,8 @@ static int local_get_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char
 
     if (!cb || !id_ok(id) || !version_ok(version))
         return CAMEO_EINVAL;
+    if (((local_t *)base)->blobs_elsewhere)
+        return CAMEO_ENOTSUP; /* the bytes are not here */
     j = job_new(OP_GET_AVATAR, id, 0);
     if (!j)
         return CAMEO_ENOMEM;
@@ -810,7 +830,17 @@ static int local_put_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char
     if (!cb || !id_ok(id) || !blob || !blob->data || !blob->len || !version_ok(blob->version) ||
         !blob->content_type || !blob->content_type[0] || strlen(blob->content_type) > CONTENT_TYPE_MAX)
         return CAMEO_EINVAL;
-    j = write_job(OP_PUT_AVATAR, id, blob->data, blob->len, now_wall, cb, arg);
+    if (((local_t *)base)->blobs_elsewhere) {
+        j = write_job(OP_PUT_AVATAR, id, NULL, 0, now_wall, cb, arg);
+        if (j && !sha256_hex(blob->data, blob->len, j->sha256)) {
+            free(j);
+            return CAMEO_EIO;
+        }
+        if (j)
+            j->blob_size = blob->len;
+    } else {
+        j = write_job(OP_PUT_AVATAR, id, blob->data, blob->len, now_wall, cb, arg);
+    }
     if (!j)
         return CAMEO_ENOMEM;
     strcpy(j->version, blob->version);
@@ -1044,6 +1074,7 @@ int cameo_origin_local_open(const cameo_local_config_t *cfg, cameo_origin_t **ou
         o->nthreads = MAX_THREADS;
     o->queue_max = cfg->queue_max ? cfg->queue_max : DEFAULT_QUEUE_MAX;
     o->retention_ms = cfg->blob_retention_ms ? cfg->blob_retention_ms : DEFAULT_RETENTION_MS;
+    o->blobs_elsewhere = cfg->blobs_elsewhere != 0;
     o->path = malloc(strlen(cfg->dir) + sizeof "/cameo.db");
     o->workers = calloc(o->nthreads, sizeof *o->workers);
     if (!o->path || !o->workers)

@@ -462,6 +462,29 @@ static void test_same_bytes_twice_are_stored_once(void **state)
     assert_string_equal("vs", f->w->blob_version);
 }
 
+/* origin_blobs keeps the bytes in S3: the store records only the pointer. */
+static void test_blobs_elsewhere_stores_the_pointer_and_hash_but_no_bytes(void **state)
+{
+    fx_t *f = *state;
+    cameo_local_config_t cfg = {.dir = f->dir, .blobs_elsewhere = 1};
+    char errbuf[256];
+
+    fx_close(f);
+    assert_int_equal(CAMEO_OK, cameo_origin_local_open(&cfg, &f->o, errbuf, sizeof errbuf));
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "a", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "a", "ELSEWHERE-BYTES", "v1", 1100));
+    assert_string_equal("v1", f->w->recs[0].avatar_version);
+    assert_string_equal("v1", get_one(f->o, f->w, "a")->avatar_version);
+    assert_int_equal(0, db_int(f, "SELECT length(data) FROM blobs"));
+    assert_int_equal(15, db_int(f, "SELECT size FROM blobs"));
+    /* sha256("ELSEWHERE-BYTES") is the blob's key, as when bytes are kept. */
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM blobs WHERE length(sha256) = 64"));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "a", "OTHER", "v2", 1200));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM avatars WHERE superseded_at IS NOT NULL"));
+    assert_int_equal(CAMEO_ENOTSUP, f->o->ops->get_avatar(f->o, NULL, "a", "v1", blob_cb, f->w));
+    assert_int_equal(CAMEO_ENOTFOUND, put_avatar(f->o, f->w, "nobody", "X", "v", 1300));
+}
+
 static void test_replace_keeps_old_version_readable(void **state)
 {
     fx_t *f = *state;
@@ -930,6 +953,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_creates_then_updates_and_keeps_avatar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_get_returns_only_found_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_bytes_twice_are_stored_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blobs_elsewhere_stores_the_pointer_and_hash_but_no_bytes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_replace_keeps_old_version_readable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reput_of_superseded_version_makes_it_current_again, setup,
                                         teardown),

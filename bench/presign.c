@@ -1,0 +1,120 @@
+/*
+ * presign.c - measures presigned GET URLs (src/origin/origin_s3_sign.c, the
+ * code behind --avatar-delivery presigned): microseconds per URL and URLs
+ * per second, for keys of 100,000 users, with `now` advancing one second per
+ * URL (the daemon's case: the signing key is cached per day, so each URL
+ * costs one SHA-256 of the canonical request and one HMAC).
+ *
+ * Baseline, in the same run: the same signer forced to derive its signing
+ * key on every URL (dates alternate between two days), i.e. presigning
+ * without the per-day key cache. Then both again on 2 threads sharing one
+ * signer (its mutex guards the cached key).
+ *
+ * Run by bench/presign.sh, which builds it; not linked into cameo. Never
+ * asserts a time. Bounded: 4 phases of at most 1,000,000 URLs, < 30 s.
+ *
+ * usage: presign [URLS]
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "origin/origin_s3_sign.h"
+
+#define USERS 100000
+#define DAY 86400ULL
+#define START 1795312800ULL /* a bucket boundary in 2026 */
+
+typedef struct job {
+    cameo_s3_signer_t *s;
+    unsigned long n;
+    int cold; /* alternate days: the signing key is derived every time */
+    unsigned seed;
+    unsigned long bytes; /* URL bytes written, so the work cannot be skipped */
+} job_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *run(void *arg)
+{
+    job_t *j = arg;
+    char key[64], url[2048];
+    uint64_t expires_at;
+    for (unsigned long i = 0; i < j->n; i++) {
+        unsigned user = (unsigned)((i * 2654435761u + j->seed) % USERS);
+        snprintf(key, sizeof(key), "avatars/u%u/%016lx", user, (unsigned long)user * 0x9e3779b97f4a7c15ul);
+        uint64_t now = START + i + (j->cold && (i & 1) ? DAY : 0);
+        if (cameo_s3_presign_get(j->s, key, now, 1800, 600, url, sizeof(url), &expires_at) != CAMEO_OK) {
+            fprintf(stderr, "presign failed\n");
+            exit(1);
+        }
+        j->bytes += strlen(url);
+    }
+    return NULL;
+}
+
+/* Presigns n URLs on each of threads threads; returns seconds. */
+static double phase(cameo_s3_signer_t *s, unsigned long n, int threads, int cold, unsigned long *bytes)
+{
+    pthread_t t[2];
+    job_t j[2];
+    double t0 = now_s();
+    for (int i = 0; i < threads; i++) {
+        j[i] = (job_t){s, n, cold, (unsigned)i * 7919u, 0};
+        pthread_create(&t[i], NULL, run, &j[i]);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        *bytes += j[i].bytes;
+    }
+    return now_s() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
+    cameo_s3_config_t cfg = {
+        .access_key_id = "AKIAIOSFODNN7EXAMPLE",
+        .secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        .region = "eu-west-3",
+        .endpoint = "s3.eu-west-3.amazonaws.com",
+        .scheme = "https",
+        .bucket = "cameo-avatars",
+    };
+    cameo_s3_signer_t s;
+    char err[256];
+    if (cameo_s3_signer_init(&s, &cfg, err, sizeof(err)) != CAMEO_OK) {
+        fprintf(stderr, "init: %s\n", err);
+        return 1;
+    }
+    unsigned long bytes = 0;
+    phase(&s, n / 10, 1, 0, &bytes); /* warm-up */
+    printf("%-34s %10s %12s %14s %8s\n", "case", "URLs", "us/URL", "URLs/s", "ratio");
+    double base1 = 0, base2 = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        double cold = phase(&s, n, threads, 1, &bytes);
+        double warm = phase(&s, n, threads, 0, &bytes);
+        double total = (double)n * threads;
+        double cold_us = cold * 1e6 / (double)n, warm_us = warm * 1e6 / (double)n; /* per thread */
+        if (threads == 1)
+            base1 = cold_us;
+        else
+            base2 = cold_us;
+        printf("%-34s %10.0f %12.2f %14.0f %8s\n",
+               threads == 1 ? "baseline: key derived per URL, 1T" : "baseline: key derived per URL, 2T",
+               total, cold_us, total / cold, "1.00");
+        printf("%-34s %10.0f %12.2f %14.0f %7.2fx\n",
+               threads == 1 ? "cameo: key cached per day, 1T" : "cameo: key cached per day, 2T", total,
+               warm_us, total / warm, (threads == 1 ? base1 : base2) / warm_us);
+    }
+    printf("# us/URL is per thread (wall time / URLs of one thread); %lu URL bytes written\n", bytes);
+    cameo_s3_signer_destroy(&s);
+    return 0;
+}

@@ -10,7 +10,7 @@ JOBS   ?= $(shell nproc)
 .PHONY: run build test build-asan build-clang bench format clean
 
 run: build
-	./build/cameo serve --listen $(LISTEN) --data $(DATA)
+	./build/cameo serve --listen $(LISTEN) --data $(DATA) --seed-demo
 
 build:
 	scripts/install-deps.sh build

@@ -2,14 +2,18 @@
 # Installs the Debian 12 packages cameo needs, and only those that are
 # missing. Usage: scripts/install-deps.sh [build|test]
 #   build: compiler, CMake and the libraries cameo links (make run)
-#   test:  build, plus the test framework and tools (make test)
+#   test:  build, plus the test framework and tools (make test), and Chromium
+#          for the browser tests
+# Both need node and npm (the chart library and the browser tests come from
+# npm): Debian's nodejs and npm are installed only when the commands are
+# missing, so a Node.js installed otherwise (e.g. nodesource) is kept.
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 
 mode=${1:-build}
 build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev
   libxxhash-dev zlib1g-dev libhiredis-dev)
-test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang libclang-rt-14-dev redis-server)
+test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang libclang-rt-14-dev redis-server chromium)
 bench_pkgs=(wrk nginx-light redis-server)
 
 case "$mode" in
@@ -21,6 +25,13 @@ bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
   exit 2
   ;;
 esac
+
+# node and npm: by command, not by package (nodesource's nodejs bundles npm
+# and conflicts with Debian's npm).
+node_pkgs=()
+command -v node >/dev/null || node_pkgs+=(nodejs)
+command -v npm >/dev/null || node_pkgs+=(npm)
+[ "$mode" = bench ] || want+=(${node_pkgs[@]+"${node_pkgs[@]}"})
 
 missing=()
 for p in "${want[@]}"; do

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cameo/cameo.h"
+#include "cameo/loop.h"
 
 #define CAMEO_ID_MAX 128
 #define CAMEO_VERSION_MAX 64 /* longest avatar version string, without NUL */
@@ -58,6 +59,10 @@ typedef void (*cameo_origin_blob_cb)(void *arg, int err, const cameo_blob_t *blo
  * the write (NULL on error). created is 1 when put_profile made a new user. */
 typedef void (*cameo_origin_write_cb)(void *arg, int err, const cameo_profile_rec_t *rec, int created);
 
+/* list_ids: err is CAMEO_OK and ids[0..n) in ascending byte order, or an
+ * error and no ids. */
+typedef void (*cameo_origin_list_cb)(void *arg, int err, const char *const *ids, size_t n);
+
 typedef struct cameo_origin_ops {
     const char *name; /* "local", "s3", "http": the origin label in metrics */
 
@@ -89,6 +94,13 @@ typedef struct cameo_origin_ops {
      * CAMEO_ENOTFOUND when the user does not exist. */
     int (*delete_avatar)(cameo_origin_t *o, const char *id, uint64_t now_wall, cameo_origin_write_cb cb,
                          void *arg);
+
+    /* Optional. Lists up to limit (1..1000) user ids greater than after (in
+     * byte order; NULL or "" lists from the first), ascending. loop is the
+     * worker loop that asked (an origin that talks to the network runs
+     * there); the callback may still fire on another thread. */
+    int (*list_ids)(cameo_origin_t *o, cameo_loop_t *loop, const char *after, size_t limit,
+                    cameo_origin_list_cb cb, void *arg);
 
     /* Cheap, synchronous health: CAMEO_OK or CAMEO_EUNAVAIL. Writes a short
      * human-readable detail into buf (NUL-terminated). No I/O. */

@@ -24,7 +24,8 @@ typedef enum {
     T_URL,
     T_PREFIX,
     T_TIMEOUT, /* a duration from 1 ms to 60 s */
-    T_COUNT    /* a number from 1 to 1,000,000 */
+    T_COUNT,   /* a number from 1 to 1,000,000 */
+    T_BOOL     /* a switch: the flag alone, or =true/false (1/0, yes/no, on/off) */
 } opt_type_t;
 
 typedef struct opt {
@@ -67,6 +68,8 @@ static const opt_t opts[] = {
      OFF(sse_keepalive_ms)},
     {"--events-backlog", "CAMEO_EVENTS_BACKLOG", "1024", "events kept for Last-Event-ID resume", T_COUNT,
      OFF(events_backlog)},
+    {"--seed-demo", "CAMEO_SEED_DEMO", "false",
+     "on an empty store, add 50 demo users with avatars (for /demo)", T_BOOL, OFF(seed_demo)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -235,6 +238,19 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         *(unsigned *)(void *)field = (unsigned)n;
         return 0;
     }
+    case T_BOOL: {
+        static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no",
+                                                                                    "off"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
+                *(int *)(void *)field = strcasecmp(value, yes[i]) == 0;
+                return 0;
+            }
+        }
+        snprintf(errbuf, errlen, "%s: expected true or false (1/0, yes/no, on/off), got '%.32s'", source,
+                 value);
+        return -1;
+    }
     case T_TIMEOUT:
     case T_DURATION: {
         uint64_t v;
@@ -280,7 +296,8 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
                      (int)(name_len > 64 ? 64 : name_len), arg);
             return -1;
         }
-        const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        /* A switch takes no value unless given with '='. */
+        const char *value = eq ? eq + 1 : o->type == T_BOOL ? "true" : (a + 1 < argc ? argv[++a] : NULL);
         if (value == NULL) {
             snprintf(errbuf, errlen, "%s: missing value", o->flag);
             return -1;

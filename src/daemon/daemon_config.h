@@ -25,6 +25,7 @@ typedef struct cameo_config {
     unsigned sse_max; /* GET /v1/events streams at once */
     uint64_t sse_keepalive_ms;
     unsigned events_backlog; /* events kept for Last-Event-ID resume */
+    int seed_demo;           /* seed demo users into an empty store (daemon_seed.h) */
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

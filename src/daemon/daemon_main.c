@@ -24,6 +24,7 @@
 #include "cameo/server.h"
 #include "cameo/tier.h"
 #include "daemon/daemon_config.h"
+#include "daemon/daemon_seed.h"
 
 #define DRAIN_MS 4000 /* of the 5 s a supervisor typically allows after SIGTERM */
 
@@ -113,6 +114,13 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "cameo: --data: %s\n", err);
         goto out;
     }
+    int seeded = 0;
+    if (cfg.seed_demo && (seeded = cameo_seed_demo(origin, cameo_wall_ms())) < 0) {
+        fprintf(stderr, "cameo: --seed-demo: %s\n", cameo_strerror(seeded));
+        goto out;
+    }
+    if (seeded > 0)
+        cameo_log(CAMEO_LOG_INFO, "seeded", "users=%d", seeded);
     cameo_cache_config_t ccfg = {.capacity = cfg.mem_limit};
     if (cameo_tier_mem_create(&ccfg, &mem) != CAMEO_OK) {
         fprintf(stderr, "cameo: --mem-limit: cannot create a memory tier of %zu bytes\n", cfg.mem_limit);
@@ -161,6 +169,9 @@ static int serve(int argc, char **argv)
               "url=http://%s%s%s:%u/ workers=%u data=%s mem_limit=%zu redis=%s version=%s", bracket, cfg.host,
               unbracket, cfg.port, cfg.workers, cfg.data_dir, cfg.mem_limit, redis != NULL ? "on" : "off",
               CAMEO_VERSION);
+    if (cfg.seed_demo)
+        printf("demo: http://%s%s%s:%u/demo%s\n", bracket, cfg.host, unbracket, cfg.port,
+               seeded > 0 ? " (50 demo users added)" : "");
     printf("cameo %s serving http://%s%s%s:%u/\n", CAMEO_VERSION, bracket, cfg.host, unbracket, cfg.port);
     if (generated)
         printf("admin token (generated, stored in %s/admin-token): %s\n", cfg.data_dir, cfg.admin_token);

@@ -42,6 +42,7 @@ bench: build
 	bench/redis_l2.sh
 	bench/propagation.sh
 	bench/redis_outage.sh
+	bench/browser.sh
 
 format:
 	clang-format -i $$(find include src tests/unit tests/fuzz bench -name '*.[ch]')

@@ -10,7 +10,7 @@ JOBS   ?= $(shell nproc)
 .PHONY: run build test build-asan build-clang bench format clean
 
 run: build
-	./build/cameo serve --listen $(LISTEN) --data $(DATA)
+	./build/cameo serve --listen $(LISTEN) --data $(DATA) --seed-demo
 
 build:
 	scripts/install-deps.sh build
@@ -42,6 +42,7 @@ bench: build
 	bench/redis_l2.sh
 	bench/propagation.sh
 	bench/redis_outage.sh
+	bench/browser.sh
 
 format:
 	clang-format -i $$(find include src tests/unit tests/fuzz bench -name '*.[ch]')

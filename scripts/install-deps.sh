@@ -2,15 +2,19 @@
 # Installs the Debian 12 packages cameo needs, and only those that are
 # missing. Usage: scripts/install-deps.sh [build|test]
 #   build: compiler, CMake and the libraries cameo links (make run)
-#   test:  build, plus the test framework and tools (make test), and node
-#          and npm when missing (the S3 tests' s3rver)
+#   test:  build, plus the test framework and tools (make test), and Chromium
+#          for the browser tests
+# Both need node and npm (the chart library, the browser tests and the S3
+# tests' s3rver come from npm): Debian's nodejs and npm are installed only
+# when the commands are missing, so a Node.js installed otherwise (e.g.
+# nodesource) is kept.
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 
 mode=${1:-build}
 build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev
   libxxhash-dev zlib1g-dev libhiredis-dev libcurl4-openssl-dev)
-test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang libclang-rt-14-dev redis-server)
+test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang libclang-rt-14-dev redis-server chromium)
 bench_pkgs=(wrk nginx-light redis-server)
 
 case "$mode" in
@@ -23,11 +27,12 @@ bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
   ;;
 esac
 
-# The S3 tests run s3rver (npm, tests/s3): Debian's nodejs and npm, unless
-# a node and npm are already installed (e.g. a newer one from elsewhere).
-if [ "$mode" = test ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
-  want+=(nodejs npm)
-fi
+# node and npm: by command, not by package (nodesource's nodejs bundles npm
+# and conflicts with Debian's npm).
+node_pkgs=()
+command -v node >/dev/null || node_pkgs+=(nodejs)
+command -v npm >/dev/null || node_pkgs+=(npm)
+[ "$mode" = bench ] || want+=(${node_pkgs[@]+"${node_pkgs[@]}"})
 
 missing=()
 for p in "${want[@]}"; do

@@ -107,6 +107,32 @@ int cameo_engine_get_blob(cameo_engine_t *e, const char *id, const char *version
 int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t n, uint64_t now,
                               cameo_entry_t **results, int *errs, cameo_read_t *r);
 
+/* A pending listing of user ids. The caller embeds it, sets loop and done,
+ * and passes it to cameo_engine_list_ids; done(l) then runs on l->loop's
+ * thread with l->err and, on CAMEO_OK, l->ids[0..l->n) (ascending). l->ids
+ * is one malloc'd block (the strings follow the pointers): the caller owns
+ * it and frees it with free(). */
+typedef struct cameo_list {
+    cameo_loop_t *loop;
+    void (*done)(struct cameo_list *l);
+    int err;
+    const char **ids;
+    size_t n;
+    /* private */
+    cameo_task_t _task;
+    cameo_engine_t *_engine;
+    uint64_t _started_us;
+} cameo_list_t;
+
+/*
+ * Lists up to limit (1..1000) user ids after `after` (NULL or "": from the
+ * first) from the origin; listings are not cached (read the profiles with
+ * cameo_engine_get_profiles, which is). Returns CAMEO_OK when l->done will
+ * run, CAMEO_ENOTSUP when the origin cannot list, or another error (no
+ * callback).
+ */
+int cameo_engine_list_ids(cameo_engine_t *e, const char *after, size_t limit, cameo_list_t *l);
+
 /* A pending write. done(w) runs on w->loop's thread with err, the profile
  * entry as stored (a reference, or NULL) and created. */
 typedef struct cameo_write {

@@ -30,6 +30,8 @@ typedef enum {
     CAMEO_ROUTE_STATS,
     CAMEO_ROUTE_EVENTS,
     CAMEO_ROUTE_WARM,
+    CAMEO_ROUTE_USERS,  /* GET /v1/users: the listing */
+    CAMEO_ROUTE_ASSETS, /* the embedded browser files (/cameo.js, /demo, /assets/...) */
     CAMEO_ROUTE_OTHER,
     CAMEO_ROUTE_COUNT
 } cameo_route_t;
@@ -41,6 +43,7 @@ typedef enum {
     CAMEO_OP_DELETE_PROFILE,
     CAMEO_OP_PUT_AVATAR,
     CAMEO_OP_DELETE_AVATAR,
+    CAMEO_OP_LIST_IDS,
     CAMEO_OP_COUNT
 } cameo_op_t;
 

@@ -68,6 +68,10 @@ typedef void (*cameo_origin_blob_cb)(void *arg, int err, const cameo_blob_t *blo
  * the write (NULL on error). created is 1 when put_profile made a new user. */
 typedef void (*cameo_origin_write_cb)(void *arg, int err, const cameo_profile_rec_t *rec, int created);
 
+/* list_ids: err is CAMEO_OK and ids[0..n) in ascending byte order, or an
+ * error and no ids. */
+typedef void (*cameo_origin_list_cb)(void *arg, int err, const char *const *ids, size_t n);
+
 typedef struct cameo_origin_ops {
     const char *name; /* "local", "s3", "http": the origin label in metrics */
 
@@ -116,6 +120,13 @@ typedef struct cameo_origin_ops {
      * timers and connections. */
     int (*attach)(cameo_origin_t *o, cameo_loop_t *loop);
     void (*detach)(cameo_origin_t *o, cameo_loop_t *loop);
+
+    /* Optional. Lists up to limit (1..1000) user ids greater than after (in
+     * byte order; NULL or "" lists from the first), ascending. loop is the
+     * worker loop that asked (an origin that talks to the network runs
+     * there); the callback may still fire on another thread. */
+    int (*list_ids)(cameo_origin_t *o, cameo_loop_t *loop, const char *after, size_t limit,
+                    cameo_origin_list_cb cb, void *arg);
 
     /* Cheap, synchronous health: CAMEO_OK or CAMEO_EUNAVAIL. Writes a short
      * human-readable detail into buf (NUL-terminated). No I/O. */

@@ -1197,6 +1197,62 @@ int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_
     return rc == CAMEO_OK ? CAMEO_EPENDING : CAMEO_OK;
 }
 
+/* ---- listing: a passthrough to the origin, answered on the asking loop ---- */
+
+static void list_task_run(cameo_task_t *t)
+{
+    cameo_list_t *l = (cameo_list_t *)(void *)((char *)t - offsetof(cameo_list_t, _task));
+    l->done(l);
+}
+
+static void on_list(void *arg, int err, const char *const *ids, size_t n)
+{
+    cameo_list_t *l = arg;
+    cameo_engine_t *e = l->_engine;
+    cameo_metrics_origin(e->metrics, CAMEO_OP_LIST_IDS, err, clock_us() - l->_started_us);
+    l->ids = NULL;
+    l->n = 0;
+    l->err = err;
+    if (err == CAMEO_OK) {
+        size_t bytes = (n + 1) * sizeof(char *);
+        for (size_t i = 0; i < n; i++)
+            bytes += strlen(ids[i]) + 1;
+        char **out = malloc(bytes);
+        if (out == NULL) {
+            l->err = CAMEO_ENOMEM;
+        } else {
+            char *p = (char *)(out + n + 1);
+            for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(ids[i]) + 1;
+                memcpy(p, ids[i], len);
+                out[i] = p;
+                p += len;
+            }
+            out[n] = NULL;
+            l->ids = (const char **)out;
+            l->n = n;
+        }
+    }
+    l->_task.run = list_task_run;
+    l->loop->post(l->loop, &l->_task);
+    call_end(e);
+}
+
+int cameo_engine_list_ids(cameo_engine_t *e, const char *after, size_t limit, cameo_list_t *l)
+{
+    if (e->origin->ops->list_ids == NULL)
+        return CAMEO_ENOTSUP;
+    l->_engine = e;
+    l->_started_us = clock_us();
+    call_begin(e);
+    int rc = e->origin->ops->list_ids(e->origin, l->loop, after, limit, on_list, l);
+    if (rc != CAMEO_OK) {
+        cameo_metrics_origin(e->metrics, CAMEO_OP_LIST_IDS, rc, 0);
+        call_end(e);
+    }
+    return rc;
+}
+
 void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop)
 {
     if (e->remote != NULL && e->remote->ops->attach != NULL)

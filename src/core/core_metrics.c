@@ -23,12 +23,12 @@ static const int status_codes[CAMEO_STATUS_SLOTS - 1] = {200, 201, 204, 302, 304
                                                          405, 413, 415, 431, 500, 502, 503, 504};
 
 static const char *const route_names[CAMEO_ROUTE_COUNT] = {
-    "user",   "user_avatar", "avatar", "batch",  "invalidate", "healthz",
-    "readyz", "metrics",     "stats",  "events", "warm",       "other",
+    "user",    "user_avatar", "avatar", "batch", "invalidate", "healthz", "readyz",
+    "metrics", "stats",       "events", "warm",  "users",      "assets",  "other",
 };
 
 static const char *const op_names[CAMEO_OP_COUNT] = {
-    "get_profiles", "get_avatar", "put_profile", "delete_profile", "put_avatar", "delete_avatar",
+    "get_profiles", "get_avatar", "put_profile", "delete_profile", "put_avatar", "delete_avatar", "list_ids",
 };
 
 const char *cameo_route_name(cameo_route_t r)

@@ -154,6 +154,8 @@ static const opt_t opts[] = {
      "presigned URLs are identical within such a time bucket", T_PRESIGN, OFF(presign_bucket_ms)},
     {"--presign-min-validity", "CAMEO_PRESIGN_MIN_VALIDITY", "10m",
      "a presigned URL is never handed out with less validity left", T_PRESIGN, OFF(presign_min_validity_ms)},
+    {"--seed-demo", "CAMEO_SEED_DEMO", "false",
+     "on an empty store, add 50 demo users with avatars (for /demo)", T_BOOL, OFF(seed_demo)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -413,17 +415,17 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         return 0;
     }
     case T_BOOL: {
-        int v = -1;
-        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
-            v = 1;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
-            v = 0;
-        if (v < 0) {
-            snprintf(errbuf, errlen, "%s: expected true or false, got '%.32s'", source, value);
-            return -1;
+        static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no",
+                                                                                    "off"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
+                *(int *)(void *)field = strcasecmp(value, yes[i]) == 0;
+                return 0;
+            }
         }
-        *(int *)(void *)field = v;
-        return 0;
+        snprintf(errbuf, errlen, "%s: expected true or false (1/0, yes/no, on/off), got '%.32s'", source,
+                 value);
+        return -1;
     }
     case T_SECRET: {
         size_t len = strlen(value);

@@ -25,6 +25,7 @@
 #include "cameo/tier.h"
 #include "daemon/daemon_config.h"
 #include "daemon/daemon_warm.h"
+#include "daemon/daemon_seed.h"
 
 #define DRAIN_MS 4000 /* of the 5 s a supervisor typically allows after SIGTERM */
 
@@ -206,6 +207,18 @@ static int serve(int argc, char **argv)
             }
         }
     }
+    int seeded = 0;
+    if (cfg.seed_demo && (cfg.users_url[0] != '\0' || cfg.blobs_s3)) {
+        /* Seeding writes through the embedded store from this thread, with no loop. */
+        cameo_log(CAMEO_LOG_WARN, "seed_skipped", "reason=\"--seed-demo needs the embedded store alone\"");
+        cfg.seed_demo = 0;
+    }
+    if (cfg.seed_demo && (seeded = cameo_seed_demo(origin, cameo_wall_ms())) < 0) {
+        fprintf(stderr, "cameo: --seed-demo: %s\n", cameo_strerror(seeded));
+        goto out;
+    }
+    if (seeded > 0)
+        cameo_log(CAMEO_LOG_INFO, "seeded", "users=%d", seeded);
     cameo_cache_config_t ccfg = {.capacity = cfg.mem_limit};
     if (cameo_tier_mem_create(&ccfg, &mem) != CAMEO_OK) {
         fprintf(stderr, "cameo: --mem-limit: cannot create a memory tier of %zu bytes\n", cfg.mem_limit);
@@ -263,6 +276,9 @@ static int serve(int argc, char **argv)
               redis != NULL ? "on" : "off", cfg.blobs_s3 ? "s3://" : "local",
               cfg.blobs_s3 ? cfg.s3_bucket : "", cfg.s3_prefix[0] ? "/" : "", cfg.s3_prefix,
               cfg.avatar_presigned ? "presigned" : "proxy", CAMEO_VERSION);
+    if (cfg.seed_demo)
+        printf("demo: http://%s%s%s:%u/demo%s\n", bracket, cfg.host, unbracket, cfg.port,
+               seeded > 0 ? " (50 demo users added)" : "");
     printf("cameo %s serving http://%s%s%s:%u/\n", CAMEO_VERSION, bracket, cfg.host, unbracket, cfg.port);
     if (generated)
         printf("admin token (generated, stored in %s/admin-token): %s\n", cfg.data_dir, cfg.admin_token);

@@ -1,5 +1,5 @@
 /*
- * http_parse.c - If-None-Match lists and query flags. See http_parse.h.
+ * http_parse.c - If-None-Match lists, query flags and values. See http_parse.h.
  */
 #include "http/http_parse.h"
 
@@ -41,6 +41,26 @@ int cameo__query_has(const char *q, size_t len, const char *param)
         const char *tend = amp != NULL ? amp : end;
         if ((size_t)(tend - p) == plen && memcmp(p, param, plen) == 0)
             return 1;
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    return 0;
+}
+
+int cameo__query_get(const char *q, size_t len, const char *name, const char **val, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    const char *p = q, *end = q + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *tend = amp != NULL ? amp : end;
+        size_t tlen = (size_t)(tend - p);
+        if (tlen >= nlen && memcmp(p, name, nlen) == 0 && (tlen == nlen || p[nlen] == '=')) {
+            *val = tlen == nlen ? tend : p + nlen + 1;
+            *vlen = tlen == nlen ? 0 : tlen - nlen - 1;
+            return 1;
+        }
         if (amp == NULL)
             break;
         p = amp + 1;

@@ -18,4 +18,10 @@ int cameo__etag_list_matches(const char *list, size_t len, const char *etag);
  * component param (e.g. "default=initials") between '&'s; else 0. */
 int cameo__query_has(const char *q, size_t len, const char *param);
 
+/* Finds the value of name in the query string q[0..len) (without the '?'):
+ * the first component "name=value" between '&'s. Returns 1 with *val and
+ * *vlen (pointing into q, not decoded), 0 when absent. A bare "name" (no
+ * '=') counts as present with an empty value. */
+int cameo__query_get(const char *q, size_t len, const char *name, const char **val, size_t *vlen);
+
 #endif

@@ -28,10 +28,12 @@
 #include "cameo/log.h"
 #include "cameo/media.h"
 #include "cameo/resp.h"
+#include "http/http_assets.h"
 #include "http/http_internal.h"
 #include "http/http_parse.h"
 
 #define BATCH_MAX 1000
+#define LIST_DEFAULT 50  /* GET /v1/users without ?limit= */
 #define DEDUP_SLOTS 2048 /* a power of two >= 2 * BATCH_MAX */
 /* Names and values of a request's header fields, added up. (h2o itself
  * answers 400 past 100 header fields.) */
@@ -47,7 +49,8 @@ typedef enum {
     K_WRITE_AVATAR,
     K_DELETE,
     K_INVALIDATE,
-    K_WARM
+    K_WARM,
+    K_LIST
 } kind_t;
 
 /* One avatar read of POST /v1/warm. */
@@ -70,7 +73,9 @@ typedef struct rctx {
     cameo_entry_t *sent; /* entry whose bytes h2o may still be sending */
     cameo_read_t read;
     cameo_write_t write;
-    /* batch */
+    cameo_list_t list;
+    size_t limit; /* listing: ids asked for */
+    /* batch; for a listing, ids is the engine's block of ids */
     size_t n;
     const char **ids;
     cameo_entry_t **results;
@@ -205,6 +210,8 @@ static const char *reason_of(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 501:
+        return "Not Implemented";
     case 431:
         return "Request Header Fields Too Large";
     case 502:
@@ -574,6 +581,35 @@ static void send_batch(rctx_t *c, int from_cache)
 
 static void warm_avatars(rctx_t *c);
 
+/* Sends a listing: {"users":[profile,...],"next":"id"|null}, profiles in id
+ * order straight from their entries; ids deleted since they were listed are
+ * left out. next is the last id listed when the page was full. */
+static void send_list(rctx_t *c, int from_cache)
+{
+    h2o_req_t *req = c->req;
+    h2o_iovec_t *iov = h2o_mem_alloc_pool(&req->pool, sizeof(h2o_iovec_t) * (2 * c->n + 3));
+    size_t k = 0, found = 0;
+    iov[k++] = h2o_iovec_init(H2O_STRLIT("{\"users\":["));
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL)
+            continue;
+        if (found++)
+            iov[k++] = h2o_iovec_init(H2O_STRLIT(","));
+        iov[k++] = h2o_iovec_init(cameo_resp_body(c->results[i]), cameo_resp(c->results[i])->body_len);
+        if (from_cache)
+            c->from_cache += cameo_resp(c->results[i])->body_len;
+    }
+    if (c->n == c->limit && c->n > 0)
+        iov[k++] = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("],\"next\":\"")),
+                              h2o_iovec_init(c->ids[c->n - 1], strlen(c->ids[c->n - 1])),
+                              h2o_iovec_init(H2O_STRLIT("\"}")));
+    else
+        iov[k++] = h2o_iovec_init(H2O_STRLIT("],\"next\":null}"));
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, H2O_STRLIT("application/json"));
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("no-cache"));
+    send_iov(c, 200, "OK", iov, k);
+}
+
 static void on_read(cameo_read_t *r)
 {
     rctx_t *c = (rctx_t *)(void *)((char *)r - offsetof(rctx_t, read));
@@ -605,14 +641,17 @@ static void on_read(cameo_read_t *r)
     case K_WARM:
         warm_avatars(c);
         break;
-    case K_BATCH: {
-        /* Partial answers are answers: ids the origin failed on go to
-         * "failed". Only when every id failed is the batch an error. */
+    case K_BATCH:
+    case K_LIST: {
+        /* Partial answers are answers: ids the origin failed on go to a
+         * batch's "failed". Only when every id failed is it an error. */
         size_t answered = 0;
         for (size_t i = 0; i < c->n; i++)
             answered += c->errs[i] == CAMEO_OK || c->errs[i] == CAMEO_ENOTFOUND;
         if (r->err != CAMEO_OK && answered == 0)
             send_engine_error(c, r->err, "");
+        else if (c->kind == K_LIST)
+            send_list(c, 0);
         else
             send_batch(c, 0);
         break;
@@ -942,6 +981,83 @@ static void route_warm(rctx_t *c)
         send_engine_error(c, rc, "");
 }
 
+/* The ids of a listing arrived: read their profiles through the batch path
+ * (so they are cached), then answer in on_read. */
+static void on_list(cameo_list_t *l)
+{
+    rctx_t *c = (rctx_t *)(void *)((char *)l - offsetof(rctx_t, list));
+    c->ids = l->ids; /* freed with the context */
+    c->n = l->n;
+    l->ids = NULL;
+    if (c->req == NULL) {
+        engine_release(c);
+        return;
+    }
+    if (l->err != CAMEO_OK) {
+        send_engine_error(c, l->err, "");
+        engine_release(c);
+        return;
+    }
+    c->results = calloc(c->n ? c->n : 1, sizeof(*c->results));
+    c->errs = calloc(c->n ? c->n : 1, sizeof(*c->errs));
+    int rc = c->results == NULL || c->errs == NULL ? CAMEO_ENOMEM
+             : c->n == 0                           ? CAMEO_OK
+                         : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
+                                                     c->results, c->errs, &c->read);
+    if (rc == CAMEO_OK)
+        send_list(c, 1);
+    else if (rc == CAMEO_EPENDING)
+        engine_hold(c);
+    else
+        send_engine_error(c, rc, "");
+    engine_release(c);
+}
+
+/* GET /v1/users?limit=N&after=ID: the users in id order, a page at a time. */
+static void route_users(rctx_t *c)
+{
+    h2o_req_t *req = c->req;
+    const char *q = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : "";
+    size_t qlen = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+    const char *v;
+    size_t vlen;
+    c->limit = LIST_DEFAULT;
+    if (cameo__query_get(q, qlen, "limit", &v, &vlen)) {
+        size_t n = 0;
+        int ok = vlen > 0 && vlen <= 4;
+        for (size_t i = 0; i < vlen && ok; i++) {
+            ok = v[i] >= '0' && v[i] <= '9';
+            n = n * 10 + (size_t)(v[i] - '0');
+        }
+        if (!ok || n < 1 || n > BATCH_MAX) {
+            send_error(c, 400, "bad_request", "limit must be a number from 1 to %d, got \"%.*s\"", BATCH_MAX,
+                       (int)(vlen > 32 ? 32 : vlen), v);
+            return;
+        }
+        c->limit = n;
+    }
+    c->id[0] = '\0';
+    if (cameo__query_get(q, qlen, "after", &v, &vlen)) {
+        if (!cameo_id_valid(v, vlen)) {
+            send_error(c, 400, "bad_id", "after must be a user id: [A-Za-z0-9._-]{1,128}");
+            return;
+        }
+        memcpy(c->id, v, vlen);
+        c->id[vlen] = '\0';
+    }
+    c->kind = K_LIST;
+    c->list.loop = &c->w->loop;
+    c->list.done = on_list;
+    int rc = cameo_engine_list_ids(c->w->server->cfg.engine, c->id, c->limit, &c->list);
+    if (rc == CAMEO_OK)
+        engine_hold(c);
+    else if (rc == CAMEO_ENOTSUP)
+        send_error(c, 501, "not_implemented", "the origin (%s) cannot list users",
+                   cameo_engine_origin(c->w->server->cfg.engine)->ops->name);
+    else
+        send_engine_error(c, rc, "");
+}
+
 static void route_invalidate(rctx_t *c)
 {
     h2o_req_t *req = c->req;
@@ -1128,6 +1244,7 @@ static const struct {
     {"/v1/invalidate", CAMEO_ROUTE_INVALIDATE, 0, route_invalidate},
     {"/v1/warm", CAMEO_ROUTE_WARM, 0, route_warm},
     {"/v1/events", CAMEO_ROUTE_EVENTS, 1, route_events},
+    {"/v1/users", CAMEO_ROUTE_USERS, 1, route_users},
 };
 
 static void route(rctx_t *c)
@@ -1184,6 +1301,19 @@ static void route(rctx_t *c)
         memcpy(version, b.base, b.len);
         version[b.len] = '\0';
         route_avatar(c, version);
+        return;
+    }
+    int versioned;
+    const cameo_asset_t *asset = cameo__asset_find(p.base, p.len, &versioned);
+    if (asset != NULL) {
+        c->route = CAMEO_ROUTE_ASSETS;
+        if (!(IS(req, "GET") || IS(req, "HEAD"))) {
+            send_method_not_allowed(c, "GET, HEAD");
+            return;
+        }
+        h2o_iovec_t body;
+        int status = cameo__asset_prepare(req, asset, versioned, &body);
+        send_iov(c, status, reason_of(status), &body, 1);
         return;
     }
     c->route = CAMEO_ROUTE_OTHER;

@@ -52,6 +52,13 @@ typedef struct op {
 
 /* ---- profiles and pointers: origin_local ---- */
 
+static int blobs_list_ids(cameo_origin_t *base, cameo_loop_t *loop, const char *after, size_t limit,
+                          cameo_origin_list_cb cb, void *arg)
+{
+    cameo_origin_t *l = ((blobs_t *)base)->local;
+    return l->ops->list_ids(l, loop, after, limit, cb, arg);
+}
+
 static int blobs_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const char *const *ids, size_t n,
                               cameo_origin_profiles_cb cb, void *arg)
 {
@@ -239,6 +246,7 @@ static void blobs_destroy(cameo_origin_t *base)
 static const cameo_origin_ops_t blobs_ops = {
     .name = "local+s3",
     .get_profiles = blobs_get_profiles,
+    .list_ids = blobs_list_ids, /* the users are in the embedded store */
     .get_avatar = blobs_get_avatar,
     .put_profile = blobs_put_profile,
     .delete_profile = blobs_delete_profile,

@@ -101,6 +101,7 @@ enum stmt_id {
     ST_GET_AVATAR,
     ST_GC_AVATARS,
     ST_GC_BLOB,
+    ST_LIST_IDS,
     ST_COUNT
 };
 
@@ -131,6 +132,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "IS NOT NULL AND superseded_at < ?1 LIMIT " STR(GC_BATCH) ") RETURNING sha256",
     [ST_GC_BLOB] =
         "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM avatars WHERE sha256 = ?1)",
+    /* The primary key's index gives the order (BINARY: byte order). */
+    [ST_LIST_IDS] = "SELECT id FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
 };
 
 enum op_kind {
@@ -139,13 +142,15 @@ enum op_kind {
     OP_PUT_PROFILE,
     OP_DELETE_PROFILE,
     OP_PUT_AVATAR,
-    OP_DELETE_AVATAR
+    OP_DELETE_AVATAR,
+    OP_LIST_IDS
 };
 
 static const char *const op_name[] = {
     [OP_GET_PROFILES] = "get_profiles", [OP_GET_AVATAR] = "get_avatar",
     [OP_PUT_PROFILE] = "put_profile",   [OP_DELETE_PROFILE] = "delete_profile",
     [OP_PUT_AVATAR] = "put_avatar",     [OP_DELETE_AVATAR] = "delete_avatar",
+    [OP_LIST_IDS] = "list_ids",
 };
 
 /* One queued operation with copies of all its inputs. Owned by the queue
@@ -158,6 +163,7 @@ typedef struct job {
         cameo_origin_profiles_cb profiles;
         cameo_origin_blob_cb blob;
         cameo_origin_write_cb write;
+        cameo_origin_list_cb list;
     } cb;
     void *arg;
     uint64_t now_wall;
@@ -166,7 +172,7 @@ typedef struct job {
     char content_type[CONTENT_TYPE_MAX + 1];
     char sha256[65];      /* put_avatar with blobs_elsewhere: hex SHA-256 of the bytes, else "" */
     size_t blob_size;     /* put_avatar with blobs_elsewhere: their length */
-    size_t count;         /* get_profiles: number of ids */
+    size_t count;         /* get_profiles: number of ids; list_ids: the limit */
     size_t len;           /* bytes in data */
     unsigned char data[]; /* doc, avatar bytes or the JSON array of ids; NUL-terminated */
 } job_t;
@@ -453,6 +459,47 @@ err:
     j->cb.blob(j->arg, err, NULL);
 }
 
+/* Lists up to j->count ids after j->id (all ids are at most CAMEO_ID_MAX
+ * bytes, so one buffer of count slots holds them). */
+static void op_list_ids(worker_t *w, job_t *j)
+{
+    char *buf = malloc(j->count * (CAMEO_ID_MAX + 1) + 1);
+    const char **ids = calloc(j->count + 1, sizeof *ids);
+    size_t n = 0;
+    sqlite3_stmt *st;
+    int rc, err = CAMEO_OK;
+
+    if (!buf || !ids) {
+        err = CAMEO_ENOMEM;
+        goto err;
+    }
+    for (rc = run(w, ST_LIST_IDS, &st, "si", j->id, (int64_t)j->count); rc == SQLITE_ROW && n < j->count;
+         rc = sqlite3_step(st)) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        size_t len = id ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+        if (len == 0 || len > CAMEO_ID_MAX)
+            continue; /* not an id cameo wrote: skip rather than fail the listing */
+        char *slot = buf + n * (CAMEO_ID_MAX + 1);
+        memcpy(slot, id, len);
+        slot[len] = '\0';
+        ids[n++] = slot;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        err = db_err(w, rc);
+        goto err;
+    }
+    sqlite3_reset(st);
+    health_note(w, j);
+    j->cb.list(j->arg, CAMEO_OK, ids, n);
+    goto out;
+err:
+    health_note(w, j);
+    j->cb.list(j->arg, err, NULL, 0);
+out:
+    free(ids);
+    free(buf);
+}
+
 /* Deletes up to GC_BATCH avatar rows superseded before now_wall - retention,
  * then those of their blobs no other row references. Inside the caller's
  * write transaction. */
@@ -664,6 +711,8 @@ static void *worker_main(void *p)
             op_get_profiles(w, j);
         else if (j->kind == OP_GET_AVATAR)
             op_get_avatar(w, j);
+        else if (j->kind == OP_LIST_IDS)
+            op_list_ids(w, j);
         else
             op_write(w, j);
         stmts_reset(w);
@@ -770,6 +819,23 @@ static int local_get_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char
         return CAMEO_ENOMEM;
     strcpy(j->version, version);
     j->cb.blob = cb;
+    j->arg = arg;
+    return submit((local_t *)base, j);
+}
+
+static int local_list_ids(cameo_origin_t *base, cameo_loop_t *loop, const char *after, size_t limit,
+                          cameo_origin_list_cb cb, void *arg)
+{
+    job_t *j;
+
+    (void)loop; /* the store runs on its own threads */
+    if (!cb || limit < 1 || limit > MAX_BATCH || (after && after[0] && !id_ok(after)))
+        return CAMEO_EINVAL;
+    j = job_new(OP_LIST_IDS, after && after[0] ? after : NULL, 0);
+    if (!j)
+        return CAMEO_ENOMEM;
+    j->count = limit;
+    j->cb.list = cb;
     j->arg = arg;
     return submit((local_t *)base, j);
 }
@@ -922,6 +988,7 @@ static const cameo_origin_ops_t local_ops = {
     .delete_profile = local_delete_profile,
     .put_avatar = local_put_avatar,
     .delete_avatar = local_delete_avatar,
+    .list_ids = local_list_ids,
     .status = local_status,
     .destroy = local_destroy,
 };

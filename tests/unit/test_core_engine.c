@@ -1116,6 +1116,20 @@ static void test_while_the_bus_is_down_local_profiles_are_trusted_briefly(void *
     assert_int_equal(CAMEO_OK, get_now(f, "bea", 11999, &g));
 }
 
+static void list_never(cameo_list_t *l)
+{
+    (void)l;
+    fail_msg("an origin without list_ids must not answer a listing later");
+}
+
+static void test_listing_on_an_origin_without_list_ids_is_enotsup(void **state)
+{
+    fx_t *f = *state;
+    cameo_list_t l = {.loop = &f->loop.super, .done = list_never};
+    assert_int_equal(CAMEO_ENOTSUP, cameo_engine_list_ids(f->engine, NULL, 50, &l));
+    assert_true(cameo_engine_idle(f->engine));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1140,6 +1154,7 @@ int main(void)
         T(test_corrupt_origin_document_is_an_error_not_an_entry),
         T(test_write_drops_the_cached_profile_before_it_is_acknowledged),
         T(test_blob_miss_and_unknown_version),
+        T(test_listing_on_an_origin_without_list_ids_is_enotsup),
 #undef T
 #define R(fn) cmocka_unit_test_setup_teardown(fn, rfx_setup, rfx_teardown)
         R(test_remote_hit_fills_memory_without_the_origin),

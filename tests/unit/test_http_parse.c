@@ -40,11 +40,33 @@ static void test_query_flag_must_be_a_whole_component(void **state)
     assert_false(QH("&&", "default=initials"));
 }
 
+static void test_query_value_is_the_first_component_of_that_exact_name(void **state)
+{
+    (void)state;
+    const char *v = NULL;
+    size_t n = 0;
+    const char *q = "limitx=9&limit=50&after=ada&limit=7&flag";
+    assert_int_equal(1, cameo__query_get(q, strlen(q), "limit", &v, &n));
+    assert_int_equal(2, n);
+    assert_memory_equal("50", v, 2);
+    assert_int_equal(1, cameo__query_get(q, strlen(q), "after", &v, &n));
+    assert_int_equal(3, n);
+    assert_memory_equal("ada", v, 3);
+    assert_int_equal(1, cameo__query_get(q, strlen(q), "flag", &v, &n));
+    assert_int_equal(0, n);
+    assert_int_equal(0, cameo__query_get(q, strlen(q), "lim", &v, &n));
+    assert_int_equal(0, cameo__query_get(q, strlen(q), "aft", &v, &n));
+    assert_int_equal(0, cameo__query_get("", 0, "limit", &v, &n));
+    assert_int_equal(1, cameo__query_get("limit=", 6, "limit", &v, &n));
+    assert_int_equal(0, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_if_none_match_uses_weak_comparison_over_a_list),
         cmocka_unit_test(test_query_flag_must_be_a_whole_component),
+        cmocka_unit_test(test_query_value_is_the_first_component_of_that_exact_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,7 +194,28 @@ static void blocking_profiles_cb(void *arg, int err, const cameo_profile_rec_t *
     pthread_mutex_unlock(&w->mu);
 }
 
+static void list_cb(void *arg, int err, const char *const *ids, size_t n)
+{
+    waiter_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    w->n = n;
+    for (size_t i = 0; i < n && i < MAX_RECS; i++)
+        snprintf(w->recs[i].id, sizeof w->recs[i].id, "%s", ids[i]);
+    w->fired++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* ---- synchronous wrappers: submit, assert the submit succeeded, wait ---- */
+
+static int list_ids(cameo_origin_t *o, waiter_t *w, const char *after, size_t limit)
+{
+    waiter_reset(w);
+    assert_int_equal(CAMEO_OK, o->ops->list_ids(o, NULL, after, limit, list_cb, w));
+    waiter_wait(w, 1);
+    return w->err;
+}
 
 static int put_profile(cameo_origin_t *o, waiter_t *w, const char *id, const char *doc, uint64_t now)
 {
@@ -433,6 +454,46 @@ static void test_batch_get_returns_only_found_ids(void **state)
     assert_int_equal(0, f->w->n);
     assert_int_equal(CAMEO_OK, get_profiles(f->o, f->w, NULL, 0));
     assert_int_equal(0, f->w->n);
+}
+
+static void test_list_ids_pages_in_byte_order(void **state)
+{
+    fx_t *f = *state;
+    /* Inserted out of order; byte order puts upper case and digits first. */
+    const char *ids[] = {"bob", "Zed", "alice", "9lives", "al", "carol"};
+    const char *sorted[] = {"9lives", "Zed", "al", "alice", "bob", "carol"};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, ids[i], "{}", 1000));
+
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, NULL, 1000));
+    assert_int_equal(6, f->w->n);
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(sorted[i], f->w->recs[i].id);
+
+    /* Pages: after is exclusive, limit bounds the page. */
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "", 2));
+    assert_int_equal(2, f->w->n);
+    assert_string_equal("Zed", f->w->recs[1].id);
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "Zed", 2));
+    assert_int_equal(2, f->w->n);
+    assert_string_equal("al", f->w->recs[0].id);
+    assert_string_equal("alice", f->w->recs[1].id);
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "alz", 10)); /* after need not exist */
+    assert_int_equal(2, f->w->n);
+    assert_string_equal("bob", f->w->recs[0].id);
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "carol", 10));
+    assert_int_equal(0, f->w->n);
+
+    /* A deleted user is no longer listed. */
+    assert_int_equal(CAMEO_OK, delete_profile(f->o, f->w, "bob", 2000));
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "alice", 10));
+    assert_int_equal(1, f->w->n);
+    assert_string_equal("carol", f->w->recs[0].id);
+
+    /* Bad arguments fail at once, without a callback. */
+    assert_int_equal(CAMEO_EINVAL, f->o->ops->list_ids(f->o, NULL, NULL, 0, list_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, f->o->ops->list_ids(f->o, NULL, NULL, 1001, list_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, f->o->ops->list_ids(f->o, NULL, NULL, 10, NULL, f->w));
 }
 
 static void test_same_bytes_twice_are_stored_once(void **state)
@@ -952,6 +1013,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_creates_then_updates_and_keeps_avatar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_get_returns_only_found_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_ids_pages_in_byte_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_bytes_twice_are_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs_elsewhere_stores_the_pointer_and_hash_but_no_bytes, setup,
                                         teardown),

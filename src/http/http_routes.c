@@ -847,6 +847,28 @@ static void route_avatar(rctx_t *c, const char *version)
     read_started(c, rc, e);
 }
 
+/* Reads the profiles of c->ids[0..c->n) through the engine's batch path
+ * into c->results and c->errs (one origin call for the misses). CAMEO_OK:
+ * all there now; CAMEO_EPENDING: on_read runs later (c is held); any other
+ * code: already answered with the error. */
+static int read_profiles(rctx_t *c)
+{
+    c->results = calloc(c->n ? c->n : 1, sizeof(*c->results));
+    c->errs = calloc(c->n ? c->n : 1, sizeof(*c->errs));
+    if (c->results == NULL || c->errs == NULL) {
+        send_error(c, 503, "unavailable", "out of memory");
+        return CAMEO_ENOMEM;
+    }
+    int rc = c->n == 0 ? CAMEO_OK
+                       : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
+                                                   c->results, c->errs, &c->read);
+    if (rc == CAMEO_EPENDING)
+        engine_hold(c);
+    else if (rc != CAMEO_OK)
+        send_engine_error(c, rc, "");
+    return rc;
+}
+
 static void route_batch(rctx_t *c)
 {
     h2o_req_t *req = c->req;
@@ -857,21 +879,8 @@ static void route_batch(rctx_t *c)
     if (!require_json_body(c, c->w->server->cfg.max_batch_body) || !parse_ids(c))
         return;
     c->kind = K_BATCH;
-    c->results = calloc(c->n ? c->n : 1, sizeof(*c->results));
-    c->errs = calloc(c->n ? c->n : 1, sizeof(*c->errs));
-    if (c->results == NULL || c->errs == NULL) {
-        send_error(c, 503, "unavailable", "out of memory");
-        return;
-    }
-    int rc = c->n == 0 ? CAMEO_OK
-                       : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
-                                                   c->results, c->errs, &c->read);
-    if (rc == CAMEO_OK)
+    if (read_profiles(c) == CAMEO_OK)
         send_batch(c, 1);
-    else if (rc == CAMEO_EPENDING)
-        engine_hold(c);
-    else
-        send_engine_error(c, rc, "");
 }
 
 /* The answer of POST /v1/warm, once profiles and avatars are in. */
@@ -964,21 +973,8 @@ static void route_warm(rctx_t *c)
     if (!require_admin(c) || !require_json_body(c, c->w->server->cfg.max_batch_body) || !parse_ids(c))
         return;
     c->kind = K_WARM;
-    c->results = calloc(c->n ? c->n : 1, sizeof(*c->results));
-    c->errs = calloc(c->n ? c->n : 1, sizeof(*c->errs));
-    if (c->results == NULL || c->errs == NULL) {
-        send_error(c, 503, "unavailable", "out of memory");
-        return;
-    }
-    int rc = c->n == 0 ? CAMEO_OK
-                       : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
-                                                   c->results, c->errs, &c->read);
-    if (rc == CAMEO_OK)
+    if (read_profiles(c) == CAMEO_OK)
         warm_avatars(c);
-    else if (rc == CAMEO_EPENDING)
-        engine_hold(c);
-    else
-        send_engine_error(c, rc, "");
 }
 
 /* The ids of a listing arrived: read their profiles through the batch path
@@ -998,19 +994,9 @@ static void on_list(cameo_list_t *l)
         engine_release(c);
         return;
     }
-    c->results = calloc(c->n ? c->n : 1, sizeof(*c->results));
-    c->errs = calloc(c->n ? c->n : 1, sizeof(*c->errs));
-    int rc = c->results == NULL || c->errs == NULL ? CAMEO_ENOMEM
-             : c->n == 0                           ? CAMEO_OK
-                         : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
-                                                     c->results, c->errs, &c->read);
-    if (rc == CAMEO_OK)
+    if (read_profiles(c) == CAMEO_OK)
         send_list(c, 1);
-    else if (rc == CAMEO_EPENDING)
-        engine_hold(c);
-    else
-        send_engine_error(c, rc, "");
-    engine_release(c);
+    engine_release(c); /* the listing's hold; read_profiles took its own when pending */
 }
 
 /* GET /v1/users?limit=N&after=ID: the users in id order, a page at a time. */

@@ -70,7 +70,8 @@ struct call {
     http_origin_t *o;
     cameo_origin_profiles_cb cb;
     void *arg;
-    int probe; /* the breaker's probe */
+    int probe;    /* the breaker's probe, until an answer says how it went */
+    uint64_t now; /* when the call started (loop time) */
     size_t n, parts_left, succeeded;
     int first_err;
     char **ids;
@@ -275,6 +276,12 @@ static void call_free(call_t *c)
 
 static void call_finish(call_t *c)
 {
+    if (c->probe) {
+        /* The probe ended with no answer either way (it could not even be
+         * sent): open again rather than stay half-open for ever. */
+        atomic_store(&c->o->opened_at, c->now);
+        atomic_store(&c->o->breaker, BREAKER_OPEN);
+    }
     if (c->succeeded == 0 && c->first_err != CAMEO_OK) {
         c->cb(c->arg, c->first_err, NULL, 0);
         call_free(c);
@@ -437,6 +444,8 @@ static void on_part_done(void *arg, const cameo__curl_result_t *res)
     }
     if (retryable)
         breaker_failure(o, c, now, why);
+    else if (res->err == CAMEO_OK)
+        breaker_success(o, c); /* a 4xx: the service is there, this request was wrong */
     cameo_log(CAMEO_LOG_WARN, "origin_request_failed", "origin=http ids=%zu attempt=%u reason=\"%s\"",
               p->count, p->attempt, why);
     if (s->closing) {
@@ -587,6 +596,7 @@ static int http_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const cha
     c->cb = cb;
     c->arg = arg;
     c->probe = admit == 1;
+    c->now = loop->now_ms(loop);
     c->n = n;
     c->ids = idv;
     c->res = res;

@@ -181,6 +181,22 @@ def test_breaker_opens_after_failures_and_closes_when_the_origin_is_back(make_ca
     assert "breaker closed" in json.dumps(d.json("GET", "/readyz")[2])
 
 
+def test_a_4xx_probe_closes_the_breaker_and_is_not_retried(make_cameo, svc):
+    svc.mode = "fail"
+    d = fronting(make_cameo, svc, batch=False,
+                 extra=["--breaker-failures", "2", "--breaker-open", "200ms", "--workers", "1"])
+    for i in range(2):
+        assert_error(d.req("GET", "/v1/users/x%d" % i), 502, "bad_gateway")
+    assert "breaker open" in d.json("GET", "/readyz")[2]["origin"]["detail"]
+    svc.mode = "forbidden"
+    # the probe gets a 403: the service is there, so the breaker closes
+    wait_for(lambda: d.req("GET", "/v1/users/p")[0] == 502 and len(svc.gets) == 3, what="the probe")
+    wait_for(lambda: "breaker closed" in d.json("GET", "/readyz")[2]["origin"]["detail"], what="closing")
+    n = len(svc.gets)
+    assert_error(d.req("GET", "/v1/users/z"), 502, "bad_gateway")
+    assert len(svc.gets) == n + 1  # a 4xx is not retried
+
+
 @pytest.mark.parametrize("mode", ["garbage", "array"])
 def test_bad_origin_data_is_a_502_and_not_cached(make_cameo, svc, mode):
     svc.mode = mode

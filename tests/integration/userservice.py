@@ -5,7 +5,7 @@ every call and can be made slow, failing, wrong or down on demand.
     svc = UserService(users={"ann": {"name": "Ann"}}).start()
     svc.url        # http://127.0.0.1:PORT/users/{id}
     svc.batch_url  # http://127.0.0.1:PORT/users:batch
-    svc.mode = "fail"        # every answer 500 ("ok", "slow", "fail", "garbage", "array")
+    svc.mode = "fail"        # every answer 500 ("ok", "slow", "fail", "forbidden", "garbage", "array")
     svc.delay = 0.2          # seconds before each answer in "slow" mode
     svc.down(); svc.up()     # close the listener (connection refused), reopen it
     svc.gets, svc.batches    # calls seen; svc.batch_ids: the id lists
@@ -59,6 +59,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 svc.gets.append(uid)
             if svc.mode == "fail":
                 return self._send(500, {"error": "boom"})
+            if svc.mode == "forbidden":
+                return self._send(403, {"error": "no"})
             if svc.mode == "garbage":
                 return self._send(200, "<html>not json</html>", "text/html")
             if svc.mode == "array":

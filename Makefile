@@ -43,6 +43,8 @@ bench: build
 	bench/propagation.sh
 	bench/redis_outage.sh
 	bench/browser.sh
+	bench/presign.sh
+	bench/origin_calls.sh
 
 format:
 	clang-format -i $$(find include src tests/unit tests/fuzz bench -name '*.[ch]')

@@ -110,7 +110,10 @@ typedef struct cameo_origin_ops {
      * and identical for every caller and instance within a time bucket.
      * now_unix_s is wall-clock time in seconds. CAMEO_OK, CAMEO_EINVAL,
      * CAMEO_ETOOBIG (url too small; 2048 bytes always suffice without a
-     * session token). No I/O, any thread. Called by the HTTP routes. */
+     * session token). No I/O, any thread. Called by the HTTP routes.
+     * An origin that cannot name the object without I/O (origin_http with
+     * a hashed version it has not seen) writes cameo's own immutable path
+     * "/v1/avatars/ID/VERSION" instead and sets *expires_at to 0. */
     int (*avatar_url)(cameo_origin_t *o, const char *id, const char *version, uint64_t now_unix_s, char *url,
                       size_t len, uint64_t *expires_at);
 
@@ -244,7 +247,21 @@ int cameo_origin_blobs_open(const cameo_s3_origin_config_t *cfg, cameo_origin_t 
  * avatar_field  optional JSON pointer (RFC 6901, "/picture_id") to the
  *               profile member naming the user's avatar; its value (a string
  *               or a number) becomes the avatar version: as is when it matches
- *               [A-Za-z0-9._-]{1,64}, else "h" and 16 hex digits of its hash.
+ *               [A-Za-z0-9._-]{1,64}, else "h" and 16 hex digits of its XXH3
+ *               hash. A value that cannot name an object (control characters,
+ *               a "." or ".." key segment, a key over 1024 bytes) is no avatar.
+ * s3            optional, with avatar_field: the bucket the avatar objects are
+ *               read from (copied; the origin makes and owns its client, and
+ *               attaches it to every loop it attaches to). get_avatar then
+ *               reads the object, checks that it is an image (else
+ *               CAMEO_ECORRUPT, never cached; missing: CAMEO_ENOTFOUND), and
+ *               avatar_url presigns it. Without s3 there are no avatar bytes.
+ * avatar_key_template  the object of a field value: every "{value}" replaced
+ *               by the value as is (default "avatars/{value}"), after the
+ *               bucket's prefix and a '/' when s3->prefix is not empty. A
+ *               hashed version is mapped back to its value through a bounded
+ *               table filled as profiles are parsed; on a miss, get_avatar
+ *               reads the profile again (one GET) to find it.
  */
 typedef struct cameo_http_origin_config {
     const char *users_url;
@@ -260,11 +277,13 @@ typedef struct cameo_http_origin_config {
     uint64_t breaker_open_ms;
     size_t max_body;
     const char *avatar_field;
+    const cameo_s3_origin_config_t *s3;
+    const char *avatar_key_template;
 } cameo_http_origin_config_t;
 
 /* Checks cfg and creates the origin; it connects from each loop that
  * attaches. CAMEO_OK and *out, or CAMEO_EINVAL with a one-line reason in
- * errbuf, or CAMEO_ENOMEM. */
+ * errbuf (never a credential), or CAMEO_ENOMEM. */
 int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t **out, char *errbuf,
                            size_t errlen);
 

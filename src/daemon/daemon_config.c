@@ -33,7 +33,9 @@ typedef enum {
     T_BOOL,     /* true/false, 1/0, yes/no; the flag alone means true */
     T_SECRET,   /* 1 to 128 printable characters, never echoed (T_TOKEN: a session token, up to 4096) */
     T_DELIVERY, /* proxy | presigned */
-    T_PRESIGN   /* a duration from 1 s to 3 days, whole seconds */
+    T_PRESIGN,  /* a duration from 1 s to 3 days, whole seconds */
+    T_POINTER,  /* a JSON pointer: '/' then printable ASCII, at most 256 bytes */
+    T_TEMPLATE  /* an object key template: [A-Za-z0-9._/-] and {value}, at most 512 bytes */
 } opt_type_t;
 
 typedef struct opt {
@@ -125,6 +127,13 @@ static const opt_t opts[] = {
      T_PATH, OFF(warm_file)},
     {"--breaker-open", "CAMEO_BREAKER_OPEN", "5s", "how long the open breaker fails calls before a probe",
      T_TIMEOUT, OFF(breaker_open_ms)},
+    {"--avatar-field", "CAMEO_AVATAR_FIELD", NULL,
+     "with --users-url and --blobs s3://: JSON pointer to the profile member naming the avatar object "
+     "(e.g. /picture_id); its value is the avatar version (default: none)",
+     T_POINTER, OFF(avatar_field)},
+    {"--avatar-key-template", "CAMEO_AVATAR_KEY_TEMPLATE", "avatars/{value}",
+     "with --avatar-field: the object key of a field value, under the --blobs prefix", T_TEMPLATE,
+     OFF(avatar_key_template)},
     {"--blobs", "CAMEO_BLOBS", "local", "where avatar bytes live: local (the store) or s3://BUCKET[/PREFIX]",
      T_BLOBS, 0},
     {"--s3-endpoint", "CAMEO_S3_ENDPOINT", NULL,
@@ -458,6 +467,50 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         *(uint64_t *)(void *)field = v;
         return 0;
     }
+    case T_POINTER: {
+        size_t len = strlen(value);
+        int ok = value[0] == '/' && len < sizeof(cfg->avatar_field);
+        for (size_t i = 0; ok && i < len; i++)
+            ok = value[i] >= ' ' && value[i] < 127;
+        if (!ok) {
+            snprintf(errbuf, errlen,
+                     "%s: expected a JSON pointer such as /picture_id (printable, at most 256 bytes), got "
+                     "'%.64s'",
+                     source, value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    case T_TEMPLATE: {
+        /* Segments of [A-Za-z0-9._-] and {value}; none empty, "." or "..". */
+        size_t len = strlen(value);
+        int ok = len < sizeof(cfg->avatar_key_template) && strstr(value, "{value}") != NULL;
+        for (const char *seg = value; ok;) {
+            size_t sl = strcspn(seg, "/");
+            ok = sl > 0 && !(sl == 1 && seg[0] == '.') && !(sl == 2 && seg[0] == '.' && seg[1] == '.');
+            for (size_t i = 0; ok && i < sl; i++) {
+                if (strncmp(seg + i, "{value}", 7) == 0 && i + 7 <= sl)
+                    i += 6;
+                else
+                    ok =
+                        strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", seg[i]) &&
+                        seg[i] != '\0';
+            }
+            if (seg[sl] == '\0')
+                break;
+            seg += sl + 1;
+        }
+        if (!ok) {
+            snprintf(errbuf, errlen,
+                     "%s: expected a key such as avatars/{value} (contains {value}; segments of A-Z a-z 0-9 "
+                     ". _ -, none empty, . or ..; at most 512 bytes), got '%.64s'",
+                     source, value);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
     case T_TIMEOUT:
     case T_DURATION: {
         uint64_t v;
@@ -528,6 +581,22 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
     }
     if (cfg->avatar_presigned && !cfg->blobs_s3) {
         snprintf(errbuf, errlen, "--avatar-delivery: presigned needs --blobs s3://BUCKET[/PREFIX]");
+        return -1;
+    }
+    if (cfg->avatar_field[0] != '\0' && (cfg->users_url[0] == '\0' || !cfg->blobs_s3)) {
+        snprintf(errbuf, errlen, "--avatar-field: needs %s",
+                 cfg->users_url[0] == '\0' ? "--users-url (it names a field of the user service's profiles)"
+                                           : "--blobs s3://BUCKET[/PREFIX] (where the avatar objects are)");
+        return -1;
+    }
+    if (cfg->avatar_field[0] == '\0' && strcmp(cfg->avatar_key_template, "avatars/{value}") != 0) {
+        snprintf(errbuf, errlen, "--avatar-key-template: needs --avatar-field");
+        return -1;
+    }
+    if (cfg->users_url[0] != '\0' && cfg->blobs_s3 && cfg->avatar_field[0] == '\0') {
+        snprintf(
+            errbuf, errlen,
+            "--blobs: with --users-url, avatar objects are named by a profile field: add --avatar-field");
         return -1;
     }
     if (cfg->presign_bucket_ms + cfg->presign_min_validity_ms > 7 * 86400000ull) {

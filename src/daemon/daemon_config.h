@@ -34,7 +34,11 @@ typedef struct cameo_config {
     uint64_t origin_timeout_ms, origin_connect_timeout_ms;
     unsigned origin_retries, origin_concurrency, breaker_failures;
     uint64_t breaker_open_ms;
-    char warm_file[4096]; /* "" for none */
+    /* Mode 2 avatars: the profile member naming the object (a JSON pointer,
+     * "" for none; needs users_url and blobs_s3) and its key template. */
+    char avatar_field[257];
+    char avatar_key_template[513]; /* contains {value}; after the bucket's prefix */
+    char warm_file[4096];          /* "" for none */
 
     /* Avatar bytes in S3 (--blobs s3://BUCKET[/PREFIX]); see docs/origins.md. */
     int blobs_s3;          /* 0: in the embedded store (--blobs local) */

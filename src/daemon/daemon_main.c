@@ -143,11 +143,28 @@ static int serve(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (cfg.users_url[0] != '\0' && cfg.blobs_s3) {
-        fprintf(stderr, "cameo: --blobs: S3 avatars with --users-url are not supported yet\n");
-        rc = 2;
-        goto out;
-    }
+    /* Avatar bytes in a bucket (--blobs s3://), in either mode. */
+    char endpoint[sizeof(cfg.s3_endpoint) + 64];
+    if (cfg.s3_endpoint[0] != '\0')
+        snprintf(endpoint, sizeof(endpoint), "%s", cfg.s3_endpoint);
+    else
+        snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", cfg.s3_region);
+    cameo_s3_origin_config_t s3 = {
+        .endpoint = endpoint,
+        .region = cfg.s3_region,
+        .bucket = cfg.s3_bucket,
+        .prefix = cfg.s3_prefix,
+        .path_style = cfg.s3_path_style,
+        .access_key = cfg.s3_access_key,
+        .secret_key = cfg.s3_secret_key,
+        .session_token = cfg.s3_session_token,
+        .connect_timeout_ms = cfg.s3_connect_timeout_ms,
+        .timeout_ms = cfg.s3_timeout_ms,
+        .max_object = cfg.max_avatar_size,
+        .max_concurrent = cfg.s3_max_concurrent,
+        .presign_bucket_s = cfg.presign_bucket_ms / 1000,
+        .presign_min_validity_s = cfg.presign_min_validity_ms / 1000,
+    };
     if (cfg.users_url[0] != '\0') {
         char ubuf[160];
         cameo_http_origin_config_t hcfg = {
@@ -160,15 +177,22 @@ static int serve(int argc, char **argv)
             .retries = cfg.origin_retries,
             .breaker_failures = cfg.breaker_failures,
             .breaker_open_ms = cfg.breaker_open_ms,
+            .avatar_field = cfg.avatar_field,
+            .s3 = cfg.blobs_s3 ? &s3 : NULL,
+            .avatar_key_template = cfg.avatar_key_template,
         };
         if (cameo_origin_http_open(&hcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
-            fprintf(stderr, "cameo: --users-url: %s\n", err);
+            /* names the settings, never a secret */
+            fprintf(stderr, "cameo: %s: %s\n",
+                    cfg.blobs_s3 ? "--users-url / --avatar-* / --blobs / --s3-*" : "--users-url", err);
             rc = 2;
             goto out;
         }
-        cameo_log(CAMEO_LOG_INFO, "origin", "kind=http users_url=%s batch=%s batch_size=%u",
+        cameo_log(CAMEO_LOG_INFO, "origin",
+                  "kind=http users_url=%s batch=%s batch_size=%u avatar_field=%s avatar_key=%s%s%s",
                   redact_url(cfg.users_url, ubuf, sizeof(ubuf)), cfg.users_batch_url[0] ? "yes" : "no",
-                  cfg.users_batch_size);
+                  cfg.users_batch_size, cfg.avatar_field[0] ? cfg.avatar_field : "-", cfg.s3_prefix,
+                  cfg.s3_prefix[0] ? "/" : "", cfg.blobs_s3 ? cfg.avatar_key_template : "-");
     } else {
         cameo_local_config_t lcfg = {.dir = cfg.data_dir, .blobs_elsewhere = cfg.blobs_s3};
         if (cameo_origin_local_open(&lcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
@@ -177,27 +201,6 @@ static int serve(int argc, char **argv)
         }
         if (cfg.blobs_s3) {
             /* Avatar bytes in the bucket; profiles and pointers stay local. */
-            char endpoint[sizeof(cfg.s3_endpoint) + 64];
-            if (cfg.s3_endpoint[0] != '\0')
-                snprintf(endpoint, sizeof(endpoint), "%s", cfg.s3_endpoint);
-            else
-                snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", cfg.s3_region);
-            cameo_s3_origin_config_t s3 = {
-                .endpoint = endpoint,
-                .region = cfg.s3_region,
-                .bucket = cfg.s3_bucket,
-                .prefix = cfg.s3_prefix,
-                .path_style = cfg.s3_path_style,
-                .access_key = cfg.s3_access_key,
-                .secret_key = cfg.s3_secret_key,
-                .session_token = cfg.s3_session_token,
-                .connect_timeout_ms = cfg.s3_connect_timeout_ms,
-                .timeout_ms = cfg.s3_timeout_ms,
-                .max_object = cfg.max_avatar_size,
-                .max_concurrent = cfg.s3_max_concurrent,
-                .presign_bucket_s = cfg.presign_bucket_ms / 1000,
-                .presign_min_validity_s = cfg.presign_min_validity_ms / 1000,
-            };
             cameo_origin_t *local = origin;
             origin = NULL; /* owned by the blobs origin from here, also on failure */
             if (cameo_origin_blobs_open(&s3, local, &origin, err, sizeof(err)) != CAMEO_OK) {

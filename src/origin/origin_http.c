@@ -14,9 +14,19 @@
  * atomics: closed, open (calls fail at once), half-open (one probe call is
  * out). Time comes from each loop's now_ms.
  *
+ * Avatars (mode 2 of docs/origins.md, with avatar_field and s3): a profile's
+ * avatar version is its field value, as is or hashed. get_avatar turns the
+ * version back into the value (as is; or from the avatar map, a bounded
+ * table of (id, version) -> value filled as profiles are parsed; or, on a
+ * miss, by reading the profile again through get_profiles), then GETs the
+ * object named by key_template from the bucket (origin_s3.c) on the same
+ * loop and checks that its bytes are an image.
+ *
  * Threading: per-loop state (slot_t) is touched only on its loop's thread;
  * the slot table follows tier_redis.c (atomic loop pointers, a mutex for
- * claiming and freeing slots). Not owned: the engine's flights and caches.
+ * claiming and freeing slots). The avatar map has its own mutex, never
+ * held with o->lock. Owns the S3 client; not owned: the engine's flights
+ * and caches.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,8 +38,11 @@
 #include <xxhash.h>
 
 #include "cameo/log.h"
+#include "cameo/media.h"
 #include "cameo/origin.h"
 #include "origin/origin_curl.h"
+#include "origin/origin_s3.h"
+#include "origin/origin_s3_sign.h"
 
 #define MAX_LOOPS 256       /* attached loops at once */
 #define URL_MAX 2048        /* users_url and batch_url, without NUL */
@@ -37,6 +50,9 @@
 #define BATCH_MAX 1000      /* ids per get_profiles and per batch POST */
 #define POINTER_MAX 256     /* avatar_field */
 #define STATUS_MAX 200      /* last failure kept for status() */
+#define TEMPLATE_MAX 512    /* avatar_key_template */
+#define AVMAP_SLOTS 4096    /* hash-shaped avatar versions remembered (direct-mapped) */
+#define DEFAULT_TEMPLATE "avatars/{value}"
 
 enum { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 
@@ -90,12 +106,27 @@ struct slot {
     unsigned index;
 };
 
+/* A hash-shaped avatar version seen in a profile and the field value it
+ * stands for (hashed, or a plain value that happens to look like a hash). */
+typedef struct avmap_entry {
+    char id[CAMEO_ID_MAX + 1]; /* "" for an empty slot */
+    char version[CAMEO_VERSION_MAX + 1];
+    char *value; /* NUL-terminated, at most CAMEO_S3_KEY_MAX bytes */
+} avmap_entry_t;
+
 struct http_origin {
     cameo_origin_t super;
     cameo_http_origin_config_t cfg;
     char users_url[URL_MAX + 1];
     char batch_url[URL_MAX + 1];
     char avatar_field[POINTER_MAX + 1];
+    char key_template[TEMPLATE_MAX + 1];
+    cameo__s3_t *s3; /* NULL without avatar bytes; immutable after open */
+
+    /* The avatar map: AVMAP_SLOTS entries, a new one replaces whatever held
+     * its slot (counted in avmap_replaced). */
+    pthread_mutex_t avmap_lock;
+    avmap_entry_t *avmap; /* avmap_lock; NULL without s3 */
 
     pthread_mutex_t lock; /* claiming and freeing slots; last_error */
     struct {
@@ -110,6 +141,7 @@ struct http_origin {
     atomic_uint_fast64_t opened_at;
     /* Counters: relaxed atomics. */
     atomic_uint_fast64_t requests, failures, retries, rejected, opens;
+    atomic_uint_fast64_t avmap_replaced, avatar_lookups; /* lookups: profiles read again for an avatar */
 };
 
 #define COUNT(o, field) atomic_fetch_add_explicit(&(o)->field, 1, memory_order_relaxed)
@@ -182,12 +214,15 @@ static uint64_t rng_next(slot_t *s)
 
 /* ---- results: what the callback gets ---- */
 
-/* The avatar version named by the avatar_field member of doc, or "". */
-static void avatar_version_of(http_origin_t *o, json_t *doc, char *out)
+/* ---- avatars: field value, version, object key ---- */
+
+/* The value of the avatar_field member of doc (a string or an integer,
+ * written into num for an integer) and its length, or NULL. The pointer is
+ * valid while doc is. */
+static const char *avatar_value_of(http_origin_t *o, json_t *doc, char num[32], size_t *len)
 {
-    out[0] = '\0';
     if (o->avatar_field[0] == '\0')
-        return;
+        return NULL;
     json_t *v = doc;
     const char *p = o->avatar_field;
     char tok[POINTER_MAX + 1];
@@ -210,26 +245,140 @@ static void avatar_version_of(http_origin_t *o, json_t *doc, char *out)
             v = NULL;
         }
     }
-    char val[64];
-    const char *s = NULL;
-    size_t len = 0;
     if (json_is_string(v)) {
-        s = json_string_value(v);
-        len = json_string_length(v);
-    } else if (json_is_integer(v)) {
-        len = (size_t)snprintf(val, sizeof(val), "%lld", (long long)json_integer_value(v));
-        s = val;
+        *len = json_string_length(v);
+        return *len > 0 ? json_string_value(v) : NULL;
     }
-    if (s == NULL || len == 0)
-        return;
-    int plain = len <= CAMEO_VERSION_MAX;
-    for (size_t i = 0; plain && i < len; i++)
-        plain = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-';
-    if (plain)
-        memcpy(out, s, len + 1);
+    if (json_is_integer(v)) {
+        *len = (size_t)snprintf(num, 32, "%lld", (long long)json_integer_value(v));
+        return num;
+    }
+    return NULL;
+}
+
+/* The avatar version of field value s (len > 0 bytes): s itself when it
+ * matches [A-Za-z0-9._-]{1,64}, else "h" and 16 hex digits of its XXH3. */
+static void version_of_value(const char *s, size_t len, char out[CAMEO_VERSION_MAX + 1])
+{
+    if (cameo_version_valid(s, len))
+        memcpy(out, s, len), out[len] = '\0';
     else
         snprintf(out, CAMEO_VERSION_MAX + 1, "h%016llx", (unsigned long long)XXH3_64bits(s, len));
+}
+
+/* 1 when version has the shape of a hashed one, "h" and 16 hex digits: it
+ * may stand for another value, so it goes through the avatar map. */
+static int hash_shaped(const char *version)
+{
+    if (version[0] != 'h' || strlen(version) != 17)
+        return 0;
+    for (int i = 1; i < 17; i++)
+        if (!((version[i] >= '0' && version[i] <= '9') || (version[i] >= 'a' && version[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Writes the object key of field value v (len bytes) into key: the
+ * template with every "{value}" replaced by v, under the bucket's prefix.
+ * CAMEO_OK, or CAMEO_EINVAL when v cannot name an object: empty, a control
+ * character, a key over CAMEO_S3_KEY_MAX bytes, or an empty, "." or ".."
+ * segment (which URL handling would fold into another key). */
+static int key_of_value(http_origin_t *o, const char *v, size_t len, char *key, size_t keylen)
+{
+    char name[CAMEO_S3_KEY_MAX + 1];
+    if (len == 0 || len > CAMEO_S3_KEY_MAX)
+        return CAMEO_EINVAL;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return CAMEO_EINVAL;
+    size_t n = 0;
+    const char *t = o->key_template, *h;
+    for (;;) {
+        h = strstr(t, "{value}");
+        size_t lit = h != NULL ? (size_t)(h - t) : strlen(t);
+        size_t add = lit + (h != NULL ? len : 0);
+        if (n + add > CAMEO_S3_KEY_MAX)
+            return CAMEO_EINVAL;
+        memcpy(name + n, t, lit);
+        n += lit;
+        if (h == NULL)
+            break;
+        memcpy(name + n, v, len);
+        n += len;
+        t = h + 7;
+    }
+    name[n] = '\0';
+    if (cameo__s3_object_key(o->s3, name, key, keylen) != CAMEO_OK)
+        return CAMEO_EINVAL;
+    for (const char *seg = key;;) {
+        size_t sl = strcspn(seg, "/");
+        if (sl == 0 || (sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
+            return CAMEO_EINVAL;
+        if (seg[sl] == '\0')
+            return CAMEO_OK;
+        seg += sl + 1;
+    }
+}
+
+static size_t avmap_slot(const char *id, const char *version)
+{
+    return (size_t)(XXH3_64bits_withSeed(version, strlen(version), XXH3_64bits(id, strlen(id))) %
+                    AVMAP_SLOTS);
+}
+
+/* Remembers that version of user id stands for value (len bytes). */
+static void avmap_put(http_origin_t *o, const char *id, const char *version, const char *value, size_t len)
+{
+    avmap_entry_t *e = &o->avmap[avmap_slot(id, version)];
+    pthread_mutex_lock(&o->avmap_lock);
+    if (e->id[0] != '\0' && strcmp(e->id, id) == 0 && strcmp(e->version, version) == 0) {
+        pthread_mutex_unlock(&o->avmap_lock);
+        return; /* same version, same value */
+    }
+    if (e->id[0] != '\0')
+        COUNT(o, avmap_replaced);
+    free(e->value);
+    e->value = strndup(value, len);
+    snprintf(e->id, sizeof(e->id), "%s", e->value != NULL ? id : "");
+    snprintf(e->version, sizeof(e->version), "%s", version);
+    pthread_mutex_unlock(&o->avmap_lock);
+}
+
+/* Copies the value version of user id stands for into value (len bytes):
+ * 1, or 0 when the map does not know it. */
+static int avmap_get(http_origin_t *o, const char *id, const char *version, char *value, size_t len)
+{
+    avmap_entry_t *e = &o->avmap[avmap_slot(id, version)];
+    pthread_mutex_lock(&o->avmap_lock);
+    int found = e->id[0] != '\0' && strcmp(e->id, id) == 0 && strcmp(e->version, version) == 0 &&
+                strlen(e->value) < len;
+    if (found)
+        strcpy(value, e->value);
+    pthread_mutex_unlock(&o->avmap_lock);
+    return found;
+}
+
+/* Writes into out the avatar version of user id named by doc, or "" (no
+ * field, or a value that cannot name an object: logged). With a bucket, a
+ * hash-shaped version goes into the avatar map. */
+static void avatar_of(http_origin_t *o, const char *id, json_t *doc, char out[CAMEO_VERSION_MAX + 1])
+{
+    char num[32], key[CAMEO_S3_KEY_MAX + 1];
+    size_t len = 0;
+    const char *v = avatar_value_of(o, doc, num, &len);
+    out[0] = '\0';
+    if (v == NULL)
+        return;
+    if (o->s3 != NULL && key_of_value(o, v, len, key, sizeof(key)) != CAMEO_OK) {
+        cameo_log(CAMEO_LOG_WARN, "origin_bad_avatar_field",
+                  "origin=http id=%s field=%s bytes=%zu reason=\"cannot name an object: empty, control "
+                  "characters, a . or .. segment, or a key over %d bytes\"",
+                  id, o->avatar_field, len, CAMEO_S3_KEY_MAX);
+        return;
+    }
+    version_of_value(v, len, out);
+    if (o->s3 != NULL && hash_shaped(out))
+        avmap_put(o, id, out, v, len);
 }
 
 /* Records doc (a JSON object) as the profile of c->ids[i]; text is its
@@ -256,7 +405,7 @@ static void result_found(call_t *c, size_t i, json_t *doc, const char *text, siz
     r->doc = copy;
     r->len = len;
     r->state = 1;
-    avatar_version_of(c->o, doc, r->version);
+    avatar_of(c->o, c->ids[i], doc, r->version);
 }
 
 static void result_failed(call_t *c, size_t i, int err)
@@ -624,12 +773,142 @@ static int http_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const cha
     return CAMEO_OK;
 }
 
+/* ---- avatar bytes: the bucket ---- */
+
+/* One get_avatar in flight: a profile read (when the version must be looked
+ * up), then the object's GET. */
+typedef struct avatar_op {
+    http_origin_t *o;
+    cameo_loop_t *loop;
+    cameo_origin_blob_cb cb;
+    void *arg;
+    char id[CAMEO_ID_MAX + 1];
+    char version[CAMEO_VERSION_MAX + 1];
+} avatar_op_t;
+
+static void on_avatar_object(void *arg, const cameo__s3_result_t *res)
+{
+    avatar_op_t *op = arg;
+    int err = res->err;
+    cameo_blob_t blob = {0};
+    if (err == CAMEO_OK) {
+        const char *type = cameo_image_type(res->body, res->len);
+        if (type == NULL) {
+            cameo_log(CAMEO_LOG_ERROR, "s3_object_corrupt",
+                      "origin=http id=%s version=%s reason=not_an_image "
+                      "bytes=%zu",
+                      op->id, op->version, res->len);
+            err = CAMEO_ECORRUPT;
+        } else {
+            blob = (cameo_blob_t){res->body, res->len, type, op->version};
+        }
+    }
+    op->cb(op->arg, err, err == CAMEO_OK ? &blob : NULL);
+    free(op);
+}
+
+/* Starts the GET of the object named by value. On an error return op is
+ * still the caller's and its callback has not fired. A value that cannot
+ * name an object is CAMEO_ENOTFOUND: there is no such object. */
+static int avatar_fetch(avatar_op_t *op, const char *value)
+{
+    char key[CAMEO_S3_KEY_MAX + 1];
+    if (key_of_value(op->o, value, strlen(value), key, sizeof(key)) != CAMEO_OK)
+        return CAMEO_ENOTFOUND;
+    return cameo__s3_request(op->o->s3, op->loop, CAMEO__S3_GET, key, NULL, 0, NULL, on_avatar_object, op);
+}
+
+/* The profile read again for a hash-shaped version the map did not know:
+ * parsing it put the current version into the map. A version that is still
+ * unknown (superseded, or the map forgot it) is taken as a plain value. */
+static void on_avatar_profile(void *arg, int err, const cameo_profile_rec_t *recs, size_t n)
+{
+    avatar_op_t *op = arg;
+    for (size_t i = 0; err == CAMEO_OK && i < n; i++)
+        if (strcmp(recs[i].id, op->id) == 0 && recs[i].err != CAMEO_OK)
+            err = recs[i].err; /* say a bad profile: ask again next time */
+    if (err == CAMEO_OK) {
+        char value[CAMEO_S3_KEY_MAX + 1];
+        if (!avmap_get(op->o, op->id, op->version, value, sizeof(value)))
+            snprintf(value, sizeof(value), "%s", op->version);
+        err = avatar_fetch(op, value);
+        if (err == CAMEO_OK)
+            return;
+    }
+    op->cb(op->arg, err, NULL);
+    free(op);
+}
+
+static int http_get_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char *id, const char *version,
+                           cameo_origin_blob_cb cb, void *arg)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    if (cb == NULL || id == NULL || version == NULL || !cameo_id_valid(id, strlen(id)) ||
+        !cameo_version_valid(version, strlen(version)))
+        return CAMEO_EINVAL;
+    if (loop == NULL)
+        return CAMEO_EUNAVAIL;
+    avatar_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return CAMEO_ENOMEM;
+    op->o = o;
+    op->loop = loop;
+    op->cb = cb;
+    op->arg = arg;
+    snprintf(op->id, sizeof(op->id), "%s", id);
+    snprintf(op->version, sizeof(op->version), "%s", version);
+    char value[CAMEO_S3_KEY_MAX + 1];
+    int rc;
+    if (!hash_shaped(version) || avmap_get(o, id, version, value, sizeof(value))) {
+        rc = avatar_fetch(op, hash_shaped(version) ? value : version);
+    } else {
+        COUNT(o, avatar_lookups);
+        const char *ids[1] = {op->id};
+        rc = http_get_profiles(base, loop, ids, 1, on_avatar_profile, op);
+    }
+    if (rc != CAMEO_OK)
+        free(op);
+    return rc;
+}
+
+static int http_avatar_url(cameo_origin_t *base, const char *id, const char *version, uint64_t now_unix_s,
+                           char *url, size_t len, uint64_t *expires_at)
+{
+    http_origin_t *o = (http_origin_t *)base;
+    char value[CAMEO_S3_KEY_MAX + 1], key[CAMEO_S3_KEY_MAX + 1];
+    if (id == NULL || version == NULL || url == NULL || !cameo_id_valid(id, strlen(id)) ||
+        !cameo_version_valid(version, strlen(version)))
+        return CAMEO_EINVAL;
+    if (hash_shaped(version) && !avmap_get(o, id, version, value, sizeof(value))) {
+        /* Not seen here (say the profile came from another instance through
+         * Redis): cameo's own path, whose first read looks the value up. */
+        int n = snprintf(url, len, "/v1/avatars/%s/%s", id, version);
+        if (n < 0 || (size_t)n >= len)
+            return CAMEO_ETOOBIG;
+        if (expires_at != NULL)
+            *expires_at = 0;
+        return CAMEO_OK;
+    }
+    if (!hash_shaped(version))
+        snprintf(value, sizeof(value), "%s", version);
+    if (key_of_value(o, value, strlen(value), key, sizeof(key)) != CAMEO_OK)
+        return CAMEO_EINVAL;
+    return cameo__s3_presign(o->s3, key, now_unix_s, url, len, expires_at);
+}
+
 static int http_attach(cameo_origin_t *base, cameo_loop_t *loop)
 {
     http_origin_t *o = (http_origin_t *)base;
+    int rc = o->s3 != NULL ? cameo__s3_attach(o->s3, loop) : CAMEO_OK;
+    if (rc != CAMEO_OK) {
+        cameo_log(CAMEO_LOG_ERROR, "s3_attach_failed", "origin=http err=\"%s\"", cameo_strerror(rc));
+        return rc;
+    }
     slot_t *s = calloc(1, sizeof(*s));
     if (s == NULL || (s->curl = cameo__curl_new(loop)) == NULL) {
         free(s);
+        if (o->s3 != NULL)
+            cameo__s3_detach(o->s3, loop);
         return CAMEO_ENOMEM;
     }
     s->loop = loop;
@@ -643,6 +922,8 @@ static int http_attach(cameo_origin_t *base, cameo_loop_t *loop)
         pthread_mutex_unlock(&o->lock);
         cameo__curl_free(s->curl);
         free(s);
+        if (o->s3 != NULL)
+            cameo__s3_detach(o->s3, loop);
         cameo_log(CAMEO_LOG_ERROR, "origin_attach_failed", "origin=http reason=too_many_loops max=%d",
                   MAX_LOOPS);
         return CAMEO_EBUSY;
@@ -672,6 +953,10 @@ static void http_detach(cameo_origin_t *base, cameo_loop_t *loop)
     while (s->live != NULL) /* queued, or waiting out a backoff */
         part_end(s->live, CAMEO_EUNAVAIL);
     free(s);
+    /* After the profile reads: an avatar waiting on one has ended, so no
+     * object GET starts after this. */
+    if (o->s3 != NULL)
+        cameo__s3_detach(o->s3, loop);
 }
 
 static int http_status(cameo_origin_t *base, char *buf, size_t len)
@@ -682,13 +967,23 @@ static int http_status(cameo_origin_t *base, char *buf, size_t len)
     pthread_mutex_lock(&o->lock);
     snprintf(last, sizeof(last), "%s", o->last_error[0] ? o->last_error : "none");
     pthread_mutex_unlock(&o->lock);
-    snprintf(buf, len, "%s; breaker %s, %u failed in a row, last failure: %s; requests %llu, retries %llu",
+    char s3[600] = "";
+    if (o->s3 != NULL) {
+        size_t n =
+            (size_t)snprintf(s3, sizeof(s3), "; avatar profile lookups %llu, map slots replaced %llu; ",
+                             (unsigned long long)atomic_load(&o->avatar_lookups),
+                             (unsigned long long)atomic_load(&o->avmap_replaced));
+        (void)cameo__s3_status(o->s3, s3 + n, sizeof(s3) - n);
+    }
+    snprintf(buf, len, "%s; breaker %s, %u failed in a row, last failure: %s; requests %llu, retries %llu%s",
              o->users_url,
              st == BREAKER_CLOSED ? "closed"
              : st == BREAKER_OPEN ? "open"
                                   : "half-open",
              atomic_load(&o->fails), last, (unsigned long long)atomic_load(&o->requests),
-             (unsigned long long)atomic_load(&o->retries));
+             (unsigned long long)atomic_load(&o->retries), s3);
+    /* A failing bucket is in the detail but keeps the instance ready, as in
+     * origin_blobs: profiles and cached avatars are still served. */
     return st == BREAKER_CLOSED ? CAMEO_OK : CAMEO_EUNAVAIL;
 }
 
@@ -696,6 +991,11 @@ static void http_destroy(cameo_origin_t *base)
 {
     http_origin_t *o = (http_origin_t *)base;
     /* Every loop detached before this: nothing is in flight. */
+    for (size_t i = 0; o->avmap != NULL && i < AVMAP_SLOTS; i++)
+        free(o->avmap[i].value);
+    free(o->avmap);
+    cameo__s3_free(o->s3);
+    pthread_mutex_destroy(&o->avmap_lock);
     pthread_mutex_destroy(&o->lock);
     free(o);
 }
@@ -703,6 +1003,18 @@ static void http_destroy(cameo_origin_t *base)
 static const cameo_origin_ops_t http_ops = {
     .name = "http",
     .get_profiles = http_get_profiles,
+    .attach = http_attach,
+    .detach = http_detach,
+    .status = http_status,
+    .destroy = http_destroy,
+};
+
+/* With avatar bytes in a bucket. */
+static const cameo_origin_ops_t http_s3_ops = {
+    .name = "http",
+    .get_profiles = http_get_profiles,
+    .get_avatar = http_get_avatar,
+    .avatar_url = http_avatar_url,
     .attach = http_attach,
     .detach = http_detach,
     .status = http_status,
@@ -749,10 +1061,30 @@ int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t
                  POINTER_MAX);
         return CAMEO_EINVAL;
     }
+    int has_field = cfg->avatar_field != NULL && cfg->avatar_field[0] != '\0';
+    const char *tmpl = cfg->avatar_key_template != NULL ? cfg->avatar_key_template : DEFAULT_TEMPLATE;
+    if (cfg->s3 != NULL && !has_field) {
+        snprintf(errbuf, errlen, "avatar objects in a bucket need an avatar field naming them");
+        return CAMEO_EINVAL;
+    }
+    if (strlen(tmpl) > TEMPLATE_MAX || strstr(tmpl, "{value}") == NULL) {
+        snprintf(errbuf, errlen, "avatar key template must contain {value} (at most %d bytes)", TEMPLATE_MAX);
+        return CAMEO_EINVAL;
+    }
     http_origin_t *o = calloc(1, sizeof(*o));
     if (o == NULL)
         return CAMEO_ENOMEM;
-    o->super.ops = &http_ops;
+    if (cfg->s3 != NULL) {
+        int rc = cameo__s3_new(cfg->s3, &o->s3, errbuf, errlen);
+        if (rc == CAMEO_OK && (o->avmap = calloc(AVMAP_SLOTS, sizeof(*o->avmap))) == NULL)
+            rc = CAMEO_ENOMEM;
+        if (rc != CAMEO_OK) {
+            cameo__s3_free(o->s3);
+            free(o);
+            return rc;
+        }
+    }
+    o->super.ops = o->s3 != NULL ? &http_s3_ops : &http_ops;
     o->cfg = *cfg;
 #define DEFAULT(f, v)                                                                                        \
     if (o->cfg.f == 0)                                                                                       \
@@ -774,7 +1106,11 @@ int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t
     o->cfg.users_url = o->users_url;
     o->cfg.batch_url = o->batch_url;
     o->cfg.avatar_field = o->avatar_field;
+    snprintf(o->key_template, sizeof(o->key_template), "%s", tmpl);
+    o->cfg.avatar_key_template = o->key_template;
+    o->cfg.s3 = NULL; /* copied into o->s3 */
     pthread_mutex_init(&o->lock, NULL);
+    pthread_mutex_init(&o->avmap_lock, NULL);
     *out = &o->super;
     return CAMEO_OK;
 }

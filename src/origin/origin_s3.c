@@ -532,6 +532,17 @@ int cameo__s3_key(const cameo__s3_t *s, const char *id, const char *version, cha
     return CAMEO_OK;
 }
 
+int cameo__s3_object_key(const cameo__s3_t *s, const char *name, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s%s%s", s->prefix, s->prefix[0] ? "/" : "", name);
+    if (n < 0 || (size_t)n >= len || (size_t)n > CAMEO_S3_KEY_MAX) {
+        if (len > 0)
+            out[0] = '\0';
+        return CAMEO_ETOOBIG;
+    }
+    return CAMEO_OK;
+}
+
 int cameo__s3_presign(cameo__s3_t *s, const char *key, uint64_t now_unix_s, char *url, size_t len,
                       uint64_t *expires_at)
 {

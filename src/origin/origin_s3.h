@@ -6,8 +6,8 @@
  * per loop), plus presigned GET URLs (origin_s3_sign).
  *
  * Called by origin_blobs.c (mode 1: avatar bytes in the bucket) and by
- * tests/unit/test_origin_s3.c; an origin that reads avatars of an HTTP user
- * service from a bucket would call it the same way. Knows nothing of
+ * tests/unit/test_origin_s3.c, and by origin_http.c (mode 2: avatar objects
+ * named by a field of the user service's profiles). Knows nothing of
  * profiles or of the cache: a request in, a result out.
  *
  * Does not own: the choice of key (callers build it with cameo__s3_key),
@@ -82,6 +82,11 @@ int cameo__s3_request(cameo__s3_t *s, cameo_loop_t *loop, cameo__s3_method_t met
 /* Writes the key of avatar version of user id ("prefix/id/version", or
  * "id/version") into out. Returns CAMEO_OK or CAMEO_ETOOBIG. */
 int cameo__s3_key(const cameo__s3_t *s, const char *id, const char *version, char *out, size_t len);
+
+/* Writes the key of object name under the bucket's prefix ("prefix/name",
+ * or name without a prefix) into out: the key of an avatar named by a
+ * profile field (origin_http). Returns CAMEO_OK or CAMEO_ETOOBIG. */
+int cameo__s3_object_key(const cameo__s3_t *s, const char *name, char *out, size_t len);
 
 /* A presigned GET URL of key; see cameo_s3_presign_get with the configured
  * bucket and minimum validity. Same returns. */

@@ -384,7 +384,12 @@ static void test_keys_are_prefix_id_version(void **state)
     assert_int_equal(CAMEO_OK, cameo__s3_new(&c, &s3, NULL, 0));
     assert_int_equal(CAMEO_OK, cameo__s3_key(s3, "ada", "v", key, sizeof(key)));
     assert_string_equal("ada/v", key);
+    assert_int_equal(CAMEO_OK, cameo__s3_object_key(s3, "avatars/p1", key, sizeof(key)));
+    assert_string_equal("avatars/p1", key); /* mode 2: an object named by a profile field */
     cameo__s3_free(s3);
+    assert_int_equal(CAMEO_OK, cameo__s3_object_key(f->s3, "avatars/p1", key, sizeof(key)));
+    assert_string_equal("a/b/avatars/p1", key);
+    assert_int_equal(CAMEO_ETOOBIG, cameo__s3_object_key(f->s3, "avatars/p1", key, 8));
 }
 
 static void test_presigned_urls_are_identical_within_a_bucket_and_never_below_min_validity(void **state)

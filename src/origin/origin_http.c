@@ -22,10 +22,9 @@
  * object named by key_template from the bucket (origin_s3.c) on the same
  * loop and checks that its bytes are an image.
  *
- * Threading: per-loop state (slot_t) is touched only on its loop's thread;
- * the slot table follows tier_redis.c (atomic loop pointers, a mutex for
- * claiming and freeing slots). The avatar map has its own mutex, never
- * held with o->lock. Owns the S3 client; not owned: the engine's flights
+ * Threading: per-loop state (slot_t, kept in a core_loopmap.h table) is
+ * touched only on its loop's thread. The avatar map has its own mutex,
+ * never held with o->lock. Owns the S3 client; not owned: the engine's flights
  * and caches.
  */
 #include <pthread.h>
@@ -40,11 +39,11 @@
 #include "cameo/log.h"
 #include "cameo/media.h"
 #include "cameo/origin.h"
+#include "core/core_loopmap.h"
 #include "origin/origin_curl.h"
 #include "origin/origin_s3.h"
 #include "origin/origin_s3_sign.h"
 
-#define MAX_LOOPS 256       /* attached loops at once */
 #define URL_MAX 2048        /* users_url and batch_url, without NUL */
 #define DOC_MAX (64 * 1024) /* one profile document, as PUT /v1/users allows */
 #define BATCH_MAX 1000      /* ids per get_profiles and per batch POST */
@@ -103,7 +102,6 @@ struct slot {
     part_t *qhead, *qtail;
     size_t queued;
     uint64_t rng;
-    unsigned index;
 };
 
 /* A hash-shaped avatar version seen in a profile and the field value it
@@ -128,11 +126,8 @@ struct http_origin {
     pthread_mutex_t avmap_lock;
     avmap_entry_t *avmap; /* avmap_lock; NULL without s3 */
 
-    pthread_mutex_t lock; /* claiming and freeing slots; last_error */
-    struct {
-        _Atomic(slot_t *) slot;
-    } slots[MAX_LOOPS];
-    atomic_uint nslots;
+    cameo_loopmap_t loops;       /* each attached loop's slot_t */
+    pthread_mutex_t lock;        /* guards last_error */
     char last_error[STATUS_MAX]; /* lock */
 
     /* The breaker: atomics, any loop. */
@@ -195,13 +190,7 @@ static void breaker_failure(http_origin_t *o, call_t *c, uint64_t now, const cha
 
 static slot_t *slot_of(http_origin_t *o, cameo_loop_t *loop)
 {
-    unsigned n = atomic_load_explicit(&o->nslots, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++) {
-        slot_t *s = atomic_load_explicit(&o->slots[i].slot, memory_order_acquire);
-        if (s != NULL && s->loop == loop)
-            return s;
-    }
-    return NULL;
+    return cameo__loopmap_get(&o->loops, loop);
 }
 
 static uint64_t rng_next(slot_t *s)
@@ -913,38 +902,24 @@ static int http_attach(cameo_origin_t *base, cameo_loop_t *loop)
     }
     s->loop = loop;
     s->rng = ((uint64_t)(uintptr_t)loop * 0x9E3779B97F4A7C15ull) | 1;
-    pthread_mutex_lock(&o->lock);
-    unsigned n = atomic_load(&o->nslots), i;
-    for (i = 0; i < n; i++)
-        if (atomic_load(&o->slots[i].slot) == NULL)
-            break;
-    if (i == MAX_LOOPS) {
-        pthread_mutex_unlock(&o->lock);
+    rc = cameo__loopmap_add(&o->loops, loop, s, NULL);
+    if (rc != CAMEO_OK) {
         cameo__curl_free(s->curl);
         free(s);
         if (o->s3 != NULL)
             cameo__s3_detach(o->s3, loop);
-        cameo_log(CAMEO_LOG_ERROR, "origin_attach_failed", "origin=http reason=too_many_loops max=%d",
-                  MAX_LOOPS);
-        return CAMEO_EBUSY;
+        cameo_log(CAMEO_LOG_ERROR, "origin_attach_failed", "origin=http err=\"%s\" max_loops=%d",
+                  cameo_strerror(rc), CAMEO_LOOPMAP_MAX);
     }
-    s->index = i;
-    atomic_store_explicit(&o->slots[i].slot, s, memory_order_release);
-    if (i == n)
-        atomic_store_explicit(&o->nslots, n + 1, memory_order_release);
-    pthread_mutex_unlock(&o->lock);
-    return CAMEO_OK;
+    return rc;
 }
 
 static void http_detach(cameo_origin_t *base, cameo_loop_t *loop)
 {
     http_origin_t *o = (http_origin_t *)base;
-    slot_t *s = slot_of(o, loop);
+    slot_t *s = cameo__loopmap_remove(&o->loops, loop);
     if (s == NULL)
         return;
-    pthread_mutex_lock(&o->lock);
-    atomic_store_explicit(&o->slots[s->index].slot, NULL, memory_order_release);
-    pthread_mutex_unlock(&o->lock);
     s->closing = 1;
     cameo__curl_free(s->curl); /* requests in flight end with CAMEO_EUNAVAIL */
     s->curl = NULL;
@@ -997,6 +972,7 @@ static void http_destroy(cameo_origin_t *base)
     cameo__s3_free(o->s3);
     pthread_mutex_destroy(&o->avmap_lock);
     pthread_mutex_destroy(&o->lock);
+    cameo__loopmap_destroy(&o->loops);
     free(o);
 }
 
@@ -1110,6 +1086,7 @@ int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t
     o->cfg.avatar_key_template = o->key_template;
     o->cfg.s3 = NULL; /* copied into o->s3 */
     pthread_mutex_init(&o->lock, NULL);
+    cameo__loopmap_init(&o->loops);
     pthread_mutex_init(&o->avmap_lock, NULL);
     *out = &o->super;
     return CAMEO_OK;

@@ -9,16 +9,13 @@
  * PUT, the session token header when there is one, timeouts) and hands it
  * to origin_curl, whose callback maps the answer to a CAMEO_E* code.
  *
- * Locks: s->lock serialises claiming and freeing slots (attach and detach
- * on different loops) and guards last_error; nothing else is taken while it
- * is held. A slot's loop pointer is atomic so any loop can scan for its own;
- * a slot's curl handle and stopping flag are touched only by its loop's
- * thread. Counters are relaxed atomics. Configuration is written by
- * cameo__s3_new and only read afterwards.
+ * Locks: s->lock guards last_error; nothing else is taken while it is
+ * held. Slots live in a core_loopmap.h table; a slot's curl handle and
+ * stopping flag are touched only by its loop's thread. Counters are relaxed atomics. Configuration is written
+ * by cameo__s3_new and only read afterwards.
  */
 #include "origin/origin_s3.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,10 +26,10 @@
 #include <openssl/evp.h>
 
 #include "cameo/log.h"
+#include "core/core_loopmap.h"
 #include "origin/origin_curl.h"
 #include "origin/origin_s3_sign.h"
 
-#define MAX_LOOPS 256
 #define PREFIX_MAX 512
 #define ERROR_BODY_MAX (64 * 1024) /* S3's XML error documents, and PUT/DELETE answers */
 #define DEFAULT_CONNECT_TIMEOUT_MS 1000
@@ -68,11 +65,8 @@ struct cameo__s3 {
     uint64_t presign_bucket_s, presign_min_validity_s;
     cameo_s3_signer_t signer; /* thread-safe */
 
+    cameo_loopmap_t loops; /* each attached loop's loop_slot_t */
     pthread_mutex_t lock;
-    struct {
-        _Atomic(loop_slot_t *) slot; /* set and cleared under lock; scanned by any thread */
-    } slots[MAX_LOOPS];
-    atomic_uint nslots;   /* slots ever used: scans stop there */
     char last_error[200]; /* lock */
 
     atomic_uint inflight; /* requests started and not yet called back, <= max_concurrent */
@@ -212,6 +206,7 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
                     "s3: presign bucket plus minimum validity must be at most 7 days");
     }
     pthread_mutex_init(&s->lock, NULL);
+    cameo__loopmap_init(&s->loops);
     *out = s;
     return CAMEO_OK;
 }
@@ -220,14 +215,13 @@ void cameo__s3_free(cameo__s3_t *s)
 {
     if (s == NULL)
         return;
-    for (unsigned i = 0; i < atomic_load(&s->nslots); i++)
-        assert(atomic_load(&s->slots[i].slot) == NULL); /* every loop detached */
     cameo_s3_signer_destroy(&s->signer);
     if (s->token_header != NULL) {
         OPENSSL_cleanse(s->token_header, strlen(s->token_header));
         free(s->token_header);
     }
     pthread_mutex_destroy(&s->lock);
+    cameo__loopmap_destroy(&s->loops); /* asserts every loop detached */
     OPENSSL_cleanse(s, sizeof(*s));
     free(s);
 }
@@ -236,13 +230,7 @@ void cameo__s3_free(cameo__s3_t *s)
 
 static loop_slot_t *slot_of(cameo__s3_t *s, cameo_loop_t *loop)
 {
-    unsigned n = atomic_load_explicit(&s->nslots, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++) {
-        loop_slot_t *sl = atomic_load_explicit(&s->slots[i].slot, memory_order_acquire);
-        if (sl != NULL && sl->loop == loop)
-            return sl;
-    }
-    return NULL;
+    return cameo__loopmap_get(&s->loops, loop);
 }
 
 int cameo__s3_attach(cameo__s3_t *s, cameo_loop_t *loop)
@@ -258,22 +246,12 @@ int cameo__s3_attach(cameo__s3_t *s, cameo_loop_t *loop)
         free(sl);
         return CAMEO_ENOMEM;
     }
-    pthread_mutex_lock(&s->lock);
-    unsigned n = atomic_load(&s->nslots), i;
-    for (i = 0; i < n; i++)
-        if (atomic_load(&s->slots[i].slot) == NULL)
-            break;
-    if (i == MAX_LOOPS) {
-        pthread_mutex_unlock(&s->lock);
+    int rc = cameo__loopmap_add(&s->loops, loop, sl, NULL);
+    if (rc != CAMEO_OK) {
         cameo__curl_free(sl->curl);
         free(sl);
-        return CAMEO_EBUSY;
     }
-    atomic_store_explicit(&s->slots[i].slot, sl, memory_order_release);
-    if (i == n)
-        atomic_store_explicit(&s->nslots, n + 1, memory_order_release);
-    pthread_mutex_unlock(&s->lock);
-    return CAMEO_OK;
+    return rc;
 }
 
 void cameo__s3_detach(cameo__s3_t *s, cameo_loop_t *loop)
@@ -283,11 +261,7 @@ void cameo__s3_detach(cameo__s3_t *s, cameo_loop_t *loop)
         return;
     sl->stopping = 1;
     cameo__curl_free(sl->curl); /* the requests end with CAMEO_EUNAVAIL */
-    pthread_mutex_lock(&s->lock);
-    for (unsigned i = 0; i < atomic_load(&s->nslots); i++)
-        if (atomic_load(&s->slots[i].slot) == sl)
-            atomic_store_explicit(&s->slots[i].slot, NULL, memory_order_release);
-    pthread_mutex_unlock(&s->lock);
+    cameo__loopmap_remove(&s->loops, loop);
     free(sl);
 }
 

@@ -49,7 +49,7 @@
  * cameo_wall_ms() once per call, next to the caller's `now`: this tier is
  * where the two clocks meet, so it reads the wall clock itself.
  *
- * Limits: at most CAMEO_REDIS_MAX_KEYS keys per call, CAMEO_REDIS_MAX_LOOPS
+ * Limits: at most CAMEO_REDIS_MAX_KEYS keys per call, CAMEO_LOOPMAP_MAX
  * loops, REDIS_MAX_PENDING unanswered commands per connection (then
  * CAMEO_EBUSY, counted as busy), values of max_value payload bytes (larger
  * ones are neither stored nor accepted on read; hiredis still reads a
@@ -187,9 +187,9 @@
 #include "cameo/log.h"
 #include "cameo/metrics.h"
 #include "cameo/tier.h"
+#include "core/core_loopmap.h"
 
 #define CAMEO_REDIS_MAX_KEYS 1000 /* per get_async / remove_async (tier.h) */
-#define CAMEO_REDIS_MAX_LOOPS 256 /* attached loops at once */
 #define REDIS_MAX_PREFIX 256
 #define REDIS_MAX_PENDING 4096       /* unanswered commands per connection; then CAMEO_EBUSY */
 #define REDIS_MAX_VALUE (512u << 20) /* Redis's own limit on a string */
@@ -429,17 +429,11 @@ struct redis_tier {
     bool bus_set;
     cameo_bus_handler_t bus;
 
-    /* Slots of attached loops. A slot's loop pointer is atomic: any thread
-     * scans, only the slot's own loop thread finds its loop there, and only
-     * that thread touches the slot's conn. lock serialises claiming and
-     * freeing slots (attach/detach on different loops) and guards
-     * last_error. No other lock is taken while it is held. */
+    /* Each attached loop's conn (core_loopmap.h): only that loop's thread
+     * touches it. lock guards last_error and bus_conn's claim; no other
+     * lock is taken while it is held. */
+    cameo_loopmap_t loops;
     pthread_mutex_t lock;
-    struct {
-        _Atomic(cameo_loop_t *) loop;
-        conn_t *conn;
-    } slots[CAMEO_REDIS_MAX_LOOPS];
-    atomic_uint nslots;   /* slots ever used: scans stop there */
     char last_error[160]; /* lock */
     conn_t *bus_conn;     /* lock to claim or release; then its loop's thread only */
 
@@ -496,11 +490,7 @@ static uint64_t rng_next(conn_t *c)
 
 static conn_t *conn_of(redis_tier_t *t, cameo_loop_t *loop)
 {
-    unsigned n = atomic_load_explicit(&t->nslots, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        if (atomic_load_explicit(&t->slots[i].loop, memory_order_acquire) == loop)
-            return t->slots[i].conn;
-    return NULL;
+    return cameo__loopmap_get(&t->loops, loop);
 }
 
 /* ---- the retry set: keys whose DEL is not confirmed (any thread) ---- */
@@ -1620,24 +1610,12 @@ static int redis_attach(cameo_tier_t *tier, cameo_loop_t *loop)
     if (c == NULL)
         return CAMEO_ENOMEM;
 
-    pthread_mutex_lock(&t->lock);
-    unsigned n = atomic_load(&t->nslots), i;
-    for (i = 0; i < n; i++)
-        if (atomic_load(&t->slots[i].loop) == NULL)
-            break;
-    if (i == CAMEO_REDIS_MAX_LOOPS) {
-        pthread_mutex_unlock(&t->lock);
-        cameo_log(CAMEO_LOG_ERROR, "redis_attach_failed", "reason=too_many_loops max=%d",
-                  CAMEO_REDIS_MAX_LOOPS);
+    int rc = cameo__loopmap_add(&t->loops, loop, c, &c->slot);
+    if (rc != CAMEO_OK) {
+        cameo_log(CAMEO_LOG_ERROR, "redis_attach_failed", "reason=too_many_loops max=%d", CAMEO_LOOPMAP_MAX);
         conn_free(c);
-        return CAMEO_EBUSY;
+        return rc;
     }
-    c->slot = i;
-    t->slots[i].conn = c;
-    atomic_store_explicit(&t->slots[i].loop, loop, memory_order_release);
-    if (i == n)
-        atomic_store_explicit(&t->nslots, n + 1, memory_order_release);
-    pthread_mutex_unlock(&t->lock);
     atomic_fetch_add(&t->attached, 1);
 
     conn_connect(c);
@@ -1662,13 +1640,8 @@ static void redis_detach(cameo_tier_t *tier, cameo_loop_t *loop)
         t->bus_conn = NULL;
         pthread_mutex_unlock(&t->lock);
     }
-    unsigned slot = c->slot;
     conn_free(c);
-
-    pthread_mutex_lock(&t->lock);
-    atomic_store_explicit(&t->slots[slot].loop, NULL, memory_order_release);
-    t->slots[slot].conn = NULL;
-    pthread_mutex_unlock(&t->lock);
+    cameo__loopmap_remove(&t->loops, loop);
     atomic_fetch_sub(&t->attached, 1);
 }
 
@@ -1873,6 +1846,7 @@ static void redis_destroy(cameo_tier_t *tier)
     free(t->retry_tab);
     pthread_mutex_destroy(&t->retry_lock);
     pthread_mutex_destroy(&t->lock);
+    cameo__loopmap_destroy(&t->loops);
     free(t);
 }
 
@@ -2097,6 +2071,7 @@ int cameo_tier_redis_create(const cameo_redis_config_t *cfg, cameo_tier_t **out,
     if (t == NULL)
         return CAMEO_ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
+    cameo__loopmap_init(&t->loops);
     pthread_mutex_init(&t->retry_lock, NULL);
     t->super.ops = &redis_ops;
     t->retry_tab = calloc(RETRY_BUCKETS, sizeof(*t->retry_tab));

@@ -1,8 +1,7 @@
 /*
  * test_origin_curl.c - libcurl's multi interface on a loop (origin_curl.c),
- * against a small HTTP/1.1 server on a loopback port run by this test on a
- * thread of its own: answers, keep-alive reuse, the body cap, timeouts, a
- * refused connection, and stopping with transfers in flight.
+ * against a scripted HTTP/1.1 server on a loopback port (test_http_peer.h): answers, keep-alive reuse, the
+ * body cap, timeouts, a refused connection, and stopping with transfers in flight.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,110 +10,37 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
 #include "cameo/cameo.h"
 #include "origin/origin_curl.h"
+#include "test_http_peer.h"
 #include "test_loop_poll.h"
 
-/* ---- the test server: one thread, one connection at a time ---- */
+/* ---- the test server (test_http_peer.h) ---- */
 
-typedef struct server {
-    int lfd;
-    int port;
-    pthread_t thread;
-    atomic_int stop;
-    atomic_int accepted; /* connections accepted */
-    atomic_int requests;
-} server_t;
-
-static void reply(int fd, const char *status, const char *headers, const char *body, size_t len)
+static int answer(thp_server_t *s, int fd, const char *req)
 {
-    char head[512];
-    int n =
-        snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Length: %zu\r\n%s\r\n", status, len, headers);
-    (void)!write(fd, head, (size_t)n);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, body + off, len - off);
-        if (w <= 0)
-            return;
-        off += (size_t)w;
+    if (strncmp(req, "GET /ok ", 8) == 0) {
+        thp_reply(fd, "200 OK", "ETag: \"v1\"\r\nContent-Type: text/plain\r\n", "hello", 5);
+    } else if (strncmp(req, "GET /big ", 9) == 0) {
+        static char big[100000];
+        memset(big, 'x', sizeof(big));
+        thp_reply(fd, "200 OK", "", big, sizeof(big));
+    } else if (strncmp(req, "GET /slow ", 10) == 0) {
+        thp_hold(s); /* never answers */
+        return -1;
+    } else {
+        thp_reply(fd, "404 Not Found", "", "nope", 4);
     }
-}
-
-/* Serves requests on fd until the peer closes it or the test stops. */
-static void serve_conn(server_t *s, int fd)
-{
-    char buf[8192];
-    size_t have = 0;
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 20) <= 0)
-            continue;
-        ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
-        if (r <= 0)
-            return;
-        have += (size_t)r;
-        buf[have] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end == NULL)
-            continue;
-        atomic_fetch_add(&s->requests, 1);
-        if (strncmp(buf, "GET /ok ", 8) == 0) {
-            reply(fd, "200 OK", "ETag: \"v1\"\r\nContent-Type: text/plain\r\n", "hello", 5);
-        } else if (strncmp(buf, "GET /big ", 9) == 0) {
-            static char big[100000];
-            memset(big, 'x', sizeof(big));
-            reply(fd, "200 OK", "", big, sizeof(big));
-        } else if (strncmp(buf, "GET /slow ", 10) == 0) {
-            while (!atomic_load(&s->stop)) /* never answers */
-                poll(NULL, 0, 5);
-            return;
-        } else {
-            reply(fd, "404 Not Found", "", "nope", 4);
-        }
-        have = 0;
-    }
-}
-
-static void *server_main(void *arg)
-{
-    server_t *s = arg;
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = s->lfd, .events = POLLIN};
-        if (poll(&p, 1, 20) <= 0)
-            continue;
-        int fd = accept(s->lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        atomic_fetch_add(&s->accepted, 1);
-        serve_conn(s, fd);
-        close(fd);
-    }
-    return NULL;
-}
-
-static int listen_loopback(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(0, bind(fd, (struct sockaddr *)&a, sizeof(a)));
-    assert_int_equal(0, listen(fd, 16));
-    assert_int_equal(0, getsockname(fd, (struct sockaddr *)&a, &len));
-    *port = ntohs(a.sin_port);
-    return fd;
+    return 0;
 }
 
 /* ---- fixture ---- */
 
 typedef struct fixture {
-    server_t srv;
+    thp_server_t srv;
     tlp_loop_t loop;
     cameo__curl_t *curl;
 } fixture_t;
@@ -122,8 +48,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    f->srv.lfd = listen_loopback(&f->srv.port);
-    assert_int_equal(0, pthread_create(&f->srv.thread, NULL, server_main, &f->srv));
+    assert_int_equal(0, thp_start(&f->srv, answer));
     assert_int_equal(0, tlp_init(&f->loop));
     f->curl = cameo__curl_new(&f->loop.super);
     assert_non_null(f->curl);
@@ -136,9 +61,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     cameo__curl_free(f->curl);
     tlp_destroy(&f->loop);
-    atomic_store(&f->srv.stop, 1);
-    pthread_join(f->srv.thread, NULL);
-    close(f->srv.lfd);
+    thp_stop(&f->srv);
     free(f);
     return 0;
 }
@@ -247,7 +170,7 @@ static void test_refused_connection_is_unavail(void **state)
 {
     fixture_t *f = *state;
     int port;
-    int fd = listen_loopback(&port);
+    int fd = thp_listen_loopback(&port);
     close(fd); /* nothing listens there now */
     got_t g = {0};
     assert_int_equal(CAMEO_OK,

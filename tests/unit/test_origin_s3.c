@@ -15,111 +15,46 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
 #include "cameo/cameo.h"
 #include "origin/origin_s3.h"
+#include "test_http_peer.h"
 #include "test_loop_poll.h"
 
 #define SECRET "unit-Secret-Key-Never-Printed"
 #define TOKEN "unit-Session-Token-Value"
 
-/* ---- the scripted server: one thread, one connection at a time ---- */
-
-typedef struct server {
-    int lfd;
-    int port;
-    pthread_t thread;
-    atomic_int stop;
-    pthread_mutex_t mu;
-    char last[8192]; /* mu: head and body of the last request */
-} server_t;
+/* ---- the scripted server (test_http_peer.h) ---- */
 
 static void reply(int fd, const char *status, const char *headers, const char *body)
 {
-    char out[1024];
-    int n = snprintf(out, sizeof(out), "HTTP/1.1 %s\r\nContent-Length: %zu\r\n%s\r\n%s", status, strlen(body),
-                     headers, body);
-    (void)!write(fd, out, (size_t)n);
+    thp_reply(fd, status, headers, body, strlen(body));
 }
 
 /* Answers by the path's last segment: ok, missing, denied, broken, slow. */
-static void serve_conn(server_t *s, int fd)
+static int answer(thp_server_t *s, int fd, const char *req)
 {
-    char buf[8192];
-    size_t have = 0;
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 20) <= 0)
-            continue;
-        ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
-        if (r <= 0)
-            return;
-        have += (size_t)r;
-        buf[have] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end == NULL)
-            continue;
-        const char *cl = strcasestr(buf, "\r\ncontent-length:");
-        size_t body_len = cl != NULL && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
-        if (have < (size_t)(end + 4 - buf) + body_len)
-            continue;
-        pthread_mutex_lock(&s->mu);
-        snprintf(s->last, sizeof(s->last), "%s", buf);
-        pthread_mutex_unlock(&s->mu);
-        if (strstr(buf, "/ok ") != NULL)
-            reply(fd, "200 OK", "ETag: \"abc\"\r\nContent-Type: image/png\r\n", "object-bytes");
-        else if (strstr(buf, "/denied ") != NULL)
-            reply(fd, "403 Forbidden", "",
-                  "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code></Error>");
-        else if (strstr(buf, "/broken ") != NULL)
-            reply(fd, "503 Service Unavailable", "", "<Error><Code>SlowDown</Code></Error>");
-        else if (strstr(buf, "/slow ") != NULL) {
-            while (!atomic_load(&s->stop))
-                poll(NULL, 0, 5);
-            return;
-        } else
-            reply(fd, "404 Not Found", "", "<Error><Code>NoSuchKey</Code></Error>");
-        have = 0;
-    }
-}
-
-static void *server_main(void *arg)
-{
-    server_t *s = arg;
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = s->lfd, .events = POLLIN};
-        if (poll(&p, 1, 20) <= 0)
-            continue;
-        int fd = accept(s->lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        serve_conn(s, fd);
-        close(fd);
-    }
-    return NULL;
-}
-
-static int listen_loopback(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(0, bind(fd, (struct sockaddr *)&a, sizeof(a)));
-    assert_int_equal(0, listen(fd, 16));
-    assert_int_equal(0, getsockname(fd, (struct sockaddr *)&a, &len));
-    *port = ntohs(a.sin_port);
-    return fd;
+    if (strstr(req, "/ok ") != NULL)
+        reply(fd, "200 OK", "ETag: \"abc\"\r\nContent-Type: image/png\r\n", "object-bytes");
+    else if (strstr(req, "/denied ") != NULL)
+        reply(fd, "403 Forbidden", "",
+              "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code></Error>");
+    else if (strstr(req, "/broken ") != NULL)
+        reply(fd, "503 Service Unavailable", "", "<Error><Code>SlowDown</Code></Error>");
+    else if (strstr(req, "/slow ") != NULL) {
+        thp_hold(s);
+        return -1;
+    } else
+        reply(fd, "404 Not Found", "", "<Error><Code>NoSuchKey</Code></Error>");
+    return 0;
 }
 
 /* ---- fixture ---- */
 
 typedef struct fixture {
-    server_t srv;
+    thp_server_t srv;
     tlp_loop_t loop;
     char endpoint[64];
     cameo__s3_t *s3;
@@ -145,9 +80,7 @@ static cameo_s3_origin_config_t config_for(fixture_t *f)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    pthread_mutex_init(&f->srv.mu, NULL);
-    f->srv.lfd = listen_loopback(&f->srv.port);
-    assert_int_equal(0, pthread_create(&f->srv.thread, NULL, server_main, &f->srv));
+    assert_int_equal(0, thp_start(&f->srv, answer));
     assert_int_equal(0, tlp_init(&f->loop));
     snprintf(f->endpoint, sizeof(f->endpoint), "http://127.0.0.1:%d", f->srv.port);
     cameo_s3_origin_config_t c = config_for(f);
@@ -164,10 +97,7 @@ static int teardown(void **state)
     cameo__s3_detach(f->s3, &f->loop.super);
     cameo__s3_free(f->s3);
     tlp_destroy(&f->loop);
-    atomic_store(&f->srv.stop, 1);
-    pthread_join(f->srv.thread, NULL);
-    close(f->srv.lfd);
-    pthread_mutex_destroy(&f->srv.mu);
+    thp_stop(&f->srv);
     free(f);
     return 0;
 }
@@ -298,7 +228,7 @@ static void test_no_answer_in_time_is_timedout(void **state)
 static void test_a_refused_connection_is_upstream(void **state)
 {
     fixture_t *f = *state;
-    int port, fd = listen_loopback(&port);
+    int port, fd = thp_listen_loopback(&port);
     close(fd);
     char ep[64], err[256];
     snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/", port); /* a trailing slash is allowed */

@@ -82,7 +82,8 @@ static const opt_t opts[] = {
     {"--grace", "CAMEO_GRACE", "1m", "after the TTL, served stale while one refresh runs", T_DURATION,
      OFF(grace_ms)},
     {"--stale-if-error", "CAMEO_STALE_IF_ERROR", "24h",
-     "after the grace window, how long a profile is kept to answer when the origin fails (0s: never)",
+     "how long after its TTL a profile is kept to answer when the origin fails (the larger of this and "
+     "--grace; 0s: never)",
      T_DURATION, OFF(stale_if_error_ms)},
     {"--refresh-ahead", "CAMEO_REFRESH_AHEAD", "30s",
      "in this last part of a profile's TTL, reads refresh it in the background, the more likely the "

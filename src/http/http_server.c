@@ -151,7 +151,7 @@ static int open_listener(const char *host, unsigned port, char *errbuf, size_t e
         sin6->sin6_port = htons((uint16_t)port);
         sslen = sizeof(*sin6);
     } else {
-        snprintf(errbuf, errlen, "--listen: %s is not a numeric IPv4 or IPv6 address", host);
+        snprintf(errbuf, errlen, "%s is not a numeric IPv4 or IPv6 address", host);
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -8,6 +8,7 @@
 #define CAMEO_LOG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 typedef enum { CAMEO_LOG_DEBUG = 0, CAMEO_LOG_INFO, CAMEO_LOG_WARN, CAMEO_LOG_ERROR } cameo_log_level_t;
 
@@ -28,5 +29,10 @@ static inline int cameo_log_enabled(cameo_log_level_t level)
  * pairs (may be NULL). Lines longer than 2 KiB are cut. */
 void cameo_log(cameo_log_level_t level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* url as it may be shown (log lines, /readyz): scheme, host and port only,
+ * "/..." after them; never the user:password@, path or query, which may
+ * hold secrets. Writes into buf (NUL-terminated, cut to len) and returns it. */
+const char *cameo_log_url(const char *url, char *buf, size_t len);
 
 #endif

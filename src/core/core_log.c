@@ -58,3 +58,18 @@ void cameo_log(cameo_log_level_t level, const char *msg, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;
 }
+
+const char *cameo_log_url(const char *url, char *buf, size_t len)
+{
+    const char *sep = strstr(url, "://");
+    size_t scheme_len = sep != NULL ? (size_t)(sep - url) + 3 : 0;
+    const char *host = url + scheme_len;
+    size_t n = strcspn(host, "/?#");
+    const char *at = memrchr(host, '@', n);
+    if (at != NULL) {
+        n -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    snprintf(buf, len, "%.*s%.*s/...", (int)scheme_len, url, (int)n, host);
+    return buf;
+}

@@ -32,23 +32,6 @@
 /* Loads DATA/admin-token, or makes one (32 random bytes, hex) and stores it
  * with mode 0600. Returns 1 when it was generated now, 0 when loaded, -1 on
  * error (message printed). */
-/* url for a log line: scheme, host and port only (no user:password@, path
- * or query, which may hold secrets). */
-static const char *redact_url(const char *url, char *buf, size_t len)
-{
-    const char *sep = strstr(url, "://");
-    size_t scheme_len = sep != NULL ? (size_t)(sep - url) + 3 : 0;
-    const char *host = url + scheme_len;
-    size_t n = strcspn(host, "/?#");
-    const char *at = memrchr(host, '@', n);
-    if (at != NULL) {
-        n -= (size_t)(at + 1 - host);
-        host = at + 1;
-    }
-    snprintf(buf, len, "%.*s%.*s/...", (int)scheme_len, url, (int)n, host);
-    return buf;
-}
-
 static int load_or_make_token(cameo_config_t *cfg)
 {
     char path[4200];
@@ -190,7 +173,7 @@ static int serve(int argc, char **argv)
         }
         cameo_log(CAMEO_LOG_INFO, "origin",
                   "kind=http users_url=%s batch=%s batch_size=%u avatar_field=%s avatar_key=%s%s%s",
-                  redact_url(cfg.users_url, ubuf, sizeof(ubuf)), cfg.users_batch_url[0] ? "yes" : "no",
+                  cameo_log_url(cfg.users_url, ubuf, sizeof(ubuf)), cfg.users_batch_url[0] ? "yes" : "no",
                   cfg.users_batch_size, cfg.avatar_field[0] ? cfg.avatar_field : "-", cfg.s3_prefix,
                   cfg.s3_prefix[0] ? "/" : "", cfg.blobs_s3 ? cfg.avatar_key_template : "-");
     } else {

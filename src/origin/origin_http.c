@@ -116,6 +116,7 @@ struct http_origin {
     cameo_origin_t super;
     cameo_http_origin_config_t cfg;
     char users_url[URL_MAX + 1];
+    char users_where[URL_MAX + 1]; /* users_url as it may be shown (cameo_log_url): no secrets */
     char batch_url[URL_MAX + 1];
     char avatar_field[POINTER_MAX + 1];
     char key_template[TEMPLATE_MAX + 1];
@@ -951,7 +952,7 @@ static int http_status(cameo_origin_t *base, char *buf, size_t len)
         (void)cameo__s3_status(o->s3, s3 + n, sizeof(s3) - n);
     }
     snprintf(buf, len, "%s; breaker %s, %u failed in a row, last failure: %s; requests %llu, retries %llu%s",
-             o->users_url,
+             o->users_where,
              st == BREAKER_CLOSED ? "closed"
              : st == BREAKER_OPEN ? "open"
                                   : "half-open",
@@ -1076,6 +1077,7 @@ int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t
     DEFAULT(max_body, 8u << 20);
 #undef DEFAULT
     snprintf(o->users_url, sizeof(o->users_url), "%s", cfg->users_url);
+    cameo_log_url(o->users_url, o->users_where, sizeof(o->users_where));
     snprintf(o->batch_url, sizeof(o->batch_url), "%s", cfg->batch_url != NULL ? cfg->batch_url : "");
     snprintf(o->avatar_field, sizeof(o->avatar_field), "%s",
              cfg->avatar_field != NULL ? cfg->avatar_field : "");

@@ -254,6 +254,8 @@ def test_secrets_in_the_users_url_are_not_logged(make_cameo, svc):
     url = svc.url.replace("http://", "http://svcuser:s3cr3t-pw@")
     d = make_cameo(args=["--users-url", url])
     assert d.get_user("ann")["name"] == "Ann"
+    st, _, body = d.req("GET", "/readyz")  # public: the origin's detail must not carry the password
+    assert st == 200 and b"s3cr3t-pw" not in body and b"svcuser" not in body, body
     d.stop()
     assert "s3cr3t-pw" not in d.log()
 

@@ -610,21 +610,25 @@ static void part_start(part_t *p)
     http_origin_t *o = c->o;
     CURL *easy = curl_easy_init();
     struct curl_slist *hdrs = NULL;
-    char url[URL_MAX + CAMEO_ID_MAX * 8 + 1];
+    char url[URL_MAX + 1]; /* open checked that users_url fits with every {id} at its longest */
     char *body = NULL;
     int err = CAMEO_ENOMEM;
     if (easy == NULL)
         goto fail;
     if (!p->batch) {
-        /* users_url with every "{id}" replaced (ids need no escaping) */
+        /* users_url with every "{id}" replaced: ids are [A-Za-z0-9._-], no
+         * escaping; "." and ".." go as they are (PATH_AS_IS), never as dot
+         * segments that would name another resource. */
         const char *t = o->users_url, *h;
-        size_t n = 0;
-        while ((h = strstr(t, "{id}")) != NULL && n < sizeof(url) - CAMEO_ID_MAX - 1) {
-            n += (size_t)snprintf(url + n, sizeof(url) - n, "%.*s%s", (int)(h - t), t, c->ids[p->first]);
+        char *w = url;
+        while ((h = strstr(t, "{id}")) != NULL) {
+            w = mempcpy(w, t, (size_t)(h - t));
+            w = stpcpy(w, c->ids[p->first]);
             t = h + 4;
         }
-        snprintf(url + n, sizeof(url) - n, "%s", t);
+        strcpy(w, t);
         curl_easy_setopt(easy, CURLOPT_URL, url);
+        curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
     } else {
         json_t *ids = json_array();
         for (size_t i = p->first; ids != NULL && i < p->first + p->count; i++)
@@ -1000,10 +1004,14 @@ static const cameo_origin_ops_t http_s3_ops = {
 
 /* ---- opening ---- */
 
+/* A users or batch URL: http(s), printable, and at most URL_MAX bytes once
+ * every "{id}" in it is replaced by an id of CAMEO_ID_MAX bytes. */
 static int url_ok(const char *url, int need_id)
 {
-    size_t n = strlen(url);
-    if (n == 0 || n > URL_MAX)
+    size_t n = strlen(url), longest = n;
+    for (const char *h = url; (h = strstr(h, "{id}")) != NULL; h += 4)
+        longest += CAMEO_ID_MAX - 4;
+    if (n == 0 || longest > URL_MAX)
         return 0;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return 0;
@@ -1018,9 +1026,9 @@ int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t
 {
     if (cfg->users_url == NULL || !url_ok(cfg->users_url, 1)) {
         snprintf(errbuf, errlen,
-                 "users URL must be http:// or https://, at most %d bytes, without spaces, "
-                 "and contain {id}",
-                 URL_MAX);
+                 "users URL must be http:// or https://, without spaces, contain {id}, and be at most %d "
+                 "bytes with each {id} replaced by a %d-byte id",
+                 URL_MAX, CAMEO_ID_MAX);
         return CAMEO_EINVAL;
     }
     if (cfg->batch_url != NULL && cfg->batch_url[0] != '\0' && !url_ok(cfg->batch_url, 0)) {

@@ -226,6 +226,14 @@ def test_one_bad_record_in_a_batch_leaves_the_others(make_cameo, svc):
     assert_error(d.req("GET", "/v1/users/bad"), 502, "bad_gateway")
 
 
+def test_dot_ids_reach_the_service_as_they_are(make_cameo, svc):
+    svc.users[".."] = {"name": "Dots"}
+    d = fronting(make_cameo, svc, batch=False)
+    st, _, doc = d.json("POST", "/v1/users:batch", body={"ids": ["..", "ann"]})
+    assert st == 200 and doc["users"][".."]["name"] == "Dots", doc
+    assert sorted(svc.gets) == ["..", "ann"]  # not /users/ with the dot segment removed
+
+
 def test_huge_profile_is_refused(make_cameo, svc):
     svc.users["big"] = {"bio": "x" * (70 * 1024)}
     d = fronting(make_cameo, svc, batch=False)
@@ -240,6 +248,7 @@ def test_huge_profile_is_refused(make_cameo, svc):
     (["--users-url", "http://x/{id}", "--origin-retries", "11"], "--origin-retries"),
     (["--users-url", "http://x/{id}", "--origin-timeout", "0ms"], "--origin-timeout"),
     (["--users-batch-url", "not a url"], "--users-batch-url"),
+    (["--users-url", "http://x/" + "{id}" * 20 + "y" * 1000], "--users-url"),  # too long once filled
 ])
 def test_bad_origin_flags_exit_2_naming_the_flag(make_cameo, args, flag):
     d = make_cameo(args=args, start=False)

@@ -85,8 +85,8 @@ struct call {
     http_origin_t *o;
     cameo_origin_profiles_cb cb;
     void *arg;
-    int probe;    /* the breaker's probe, until an answer says how it went */
-    uint64_t now; /* when the call started (loop time) */
+    int probe;          /* the breaker's probe, until an answer says how it went */
+    cameo_loop_t *loop; /* the loop it runs on: its clock stamps the breaker */
     size_t n, parts_left, succeeded;
     int first_err;
     char **ids;
@@ -150,7 +150,9 @@ static int breaker_admit(http_origin_t *o, uint64_t now)
     int st = atomic_load(&o->breaker);
     if (st == BREAKER_CLOSED)
         return 0;
-    if (st == BREAKER_OPEN && now - atomic_load(&o->opened_at) >= o->cfg.breaker_open_ms) {
+    /* now >= ...: loops read the clock once a turn, so another loop's
+     * opened_at may be a little ahead of this loop's now. */
+    if (st == BREAKER_OPEN && now >= atomic_load(&o->opened_at) + o->cfg.breaker_open_ms) {
         int expect = BREAKER_OPEN;
         if (atomic_compare_exchange_strong(&o->breaker, &expect, BREAKER_HALF_OPEN))
             return 1;
@@ -418,7 +420,7 @@ static void call_finish(call_t *c)
     if (c->probe) {
         /* The probe ended with no answer either way (it could not even be
          * sent): open again rather than stay half-open for ever. */
-        atomic_store(&c->o->opened_at, c->now);
+        atomic_store(&c->o->opened_at, c->loop->now_ms(c->loop));
         atomic_store(&c->o->breaker, BREAKER_OPEN);
     }
     if (c->succeeded == 0 && c->first_err != CAMEO_OK) {
@@ -495,7 +497,19 @@ static void on_part_timer(void *arg)
         part_end(p, p->deferred_err);
         return;
     }
-    part_start(p); /* a retry: goes to the front of the line */
+    /* A retry after its backoff: not while another loop has opened the
+     * breaker; else first in line, within the concurrency cap. */
+    slot_t *sl = p->slot;
+    if (atomic_load(&p->call->o->breaker) != BREAKER_CLOSED) {
+        part_end(p, CAMEO_EUNAVAIL);
+        return;
+    }
+    p->next = sl->qhead;
+    sl->qhead = p;
+    if (sl->qtail == NULL)
+        sl->qtail = p;
+    sl->queued++;
+    pump(sl);
 }
 
 /* Ends p with err on a later loop turn (never inside get_profiles). */
@@ -726,8 +740,10 @@ static int http_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const cha
         free(res);
         free(idv);
         free(c);
-        if (admit == 1)
-            atomic_store(&o->breaker, BREAKER_OPEN); /* the probe never went out */
+        if (admit == 1) { /* the probe never went out */
+            atomic_store(&o->opened_at, loop->now_ms(loop));
+            atomic_store(&o->breaker, BREAKER_OPEN);
+        }
         return CAMEO_ENOMEM;
     }
     char *q = (char *)(idv + n);
@@ -739,7 +755,7 @@ static int http_get_profiles(cameo_origin_t *base, cameo_loop_t *loop, const cha
     c->cb = cb;
     c->arg = arg;
     c->probe = admit == 1;
-    c->now = loop->now_ms(loop);
+    c->loop = loop;
     c->n = n;
     c->ids = idv;
     c->res = res;

@@ -158,6 +158,16 @@ def test_failures_are_retried_then_502_and_never_cached(make_cameo, svc):
     assert d.get_user("ann")["name"] == "Ann"  # the failure was not cached
 
 
+def test_retries_stay_within_the_concurrency_cap(make_cameo, svc):
+    ids = add_users(svc, 40)
+    svc.mode, svc.delay, svc.delay_all = "fail", 0.02, True  # answers that overlap
+    d = make_cameo(args=["--users-url", svc.url, "--origin-retries", "3", "--origin-concurrency", "2",
+                         "--breaker-failures", "1000", "--workers", "1"])
+    assert_error(d.req("POST", "/v1/users:batch", body={"ids": ids}), 502, "bad_gateway")
+    assert len(svc.gets) == 40 * 4  # every id, 1 + 3 attempts
+    assert svc.max_active <= 2
+
+
 def test_breaker_opens_after_failures_and_closes_when_the_origin_is_back(make_cameo, svc):
     svc.mode = "fail"
     d = fronting(make_cameo, svc, batch=False,

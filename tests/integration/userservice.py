@@ -6,7 +6,7 @@ every call and can be made slow, failing, wrong or down on demand.
     svc.url        # http://127.0.0.1:PORT/users/{id}
     svc.batch_url  # http://127.0.0.1:PORT/users:batch
     svc.mode = "fail"        # every answer 500 ("ok", "slow", "fail", "forbidden", "garbage", "array")
-    svc.delay = 0.2          # seconds before each answer in "slow" mode
+    svc.delay = 0.2          # seconds before each answer in "slow" mode (every mode with delay_all)
     svc.down(); svc.up()     # close the listener (connection refused), reopen it
     svc.gets, svc.batches    # calls seen; svc.batch_ids: the id lists
 """
@@ -41,7 +41,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with svc.lock:
             svc.active += 1
             svc.max_active = max(svc.max_active, svc.active)
-        if svc.mode == "slow":
+        if svc.mode == "slow" or svc.delay_all:
             time.sleep(svc.delay)
         return svc
 
@@ -117,6 +117,7 @@ class UserService:
         self.lock = threading.Lock()
         self.mode = "ok"
         self.delay = 0.0
+        self.delay_all = False  # delay every answer, whatever the mode
         self.batch_form = "map"  # or "list"
         self.gets = []
         self.batches = 0

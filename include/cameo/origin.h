@@ -131,8 +131,11 @@ typedef struct cameo_origin_ops {
     int (*list_ids)(cameo_origin_t *o, cameo_loop_t *loop, const char *after, size_t limit,
                     cameo_origin_list_cb cb, void *arg);
 
-    /* Cheap, synchronous health: CAMEO_OK or CAMEO_EUNAVAIL. Writes a short
-     * human-readable detail into buf (NUL-terminated). No I/O. */
+    /* Cheap, synchronous health: CAMEO_OK; CAMEO_EUPSTREAM when a service
+     * behind the origin is failing but cached answers go on (/readyz:
+     * degraded); CAMEO_EUNAVAIL when the origin itself is down (unready).
+     * Writes a short human-readable detail into buf (NUL-terminated), never
+     * a secret. No I/O. */
     int (*status)(cameo_origin_t *o, char *buf, size_t len);
 
     /* Stops accepting work, waits for queued operations (their callbacks

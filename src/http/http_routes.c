@@ -1118,10 +1118,10 @@ static void route_readyz(rctx_t *c)
     }
     cameo_origin_t *o = cameo_engine_origin(engine);
     int rc = o->ops->status(o, detail, sizeof(detail));
-    /* A network origin that is away (breaker open) leaves cached and
-     * stale-if-error answers: degraded. The embedded store down: unready. */
-    int net = o->ops->attach != NULL;
-    if (rc != CAMEO_OK && net)
+    /* A service behind the origin failing (a user service's breaker open)
+     * leaves cached and stale-if-error answers: degraded. The origin itself
+     * down (the embedded store, also under --blobs s3://): unready. */
+    if (rc == CAMEO_EUPSTREAM)
         degraded = 1;
     else
         ready &= rc == CAMEO_OK;
@@ -1130,9 +1130,9 @@ static void route_readyz(rctx_t *c)
                              : degraded ? "degraded"
                                         : "ready",
                              "tiers", jt, "origin", "name", o->ops->name, "status",
-                             rc == CAMEO_OK ? "ok"
-                             : net          ? "degraded"
-                                            : "down",
+                             rc == CAMEO_OK          ? "ok"
+                             : rc == CAMEO_EUPSTREAM ? "degraded"
+                                                     : "down",
                              "detail", detail);
     send_json(c, ready ? 200 : 503, body);
 }

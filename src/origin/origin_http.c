@@ -980,7 +980,7 @@ static int http_status(cameo_origin_t *base, char *buf, size_t len)
              (unsigned long long)atomic_load(&o->retries), s3);
     /* A failing bucket is in the detail but keeps the instance ready, as in
      * origin_blobs: profiles and cached avatars are still served. */
-    return st == BREAKER_CLOSED ? CAMEO_OK : CAMEO_EUNAVAIL;
+    return st == BREAKER_CLOSED ? CAMEO_OK : CAMEO_EUPSTREAM;
 }
 
 static void http_destroy(cameo_origin_t *base)

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cameo/log.h"
+#include "cameo/media.h"
 #include "cameo/origin.h"
 
 #define WARM_BATCH 1000       /* ids per POST, the endpoint's limit */
@@ -38,22 +39,11 @@ int cameo_warm_check(const char *path, char *errbuf, size_t errlen)
     return 0;
 }
 
-static int id_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > CAMEO_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* The answer of one POST, capped. */
 typedef struct answer {
-    char buf[64 * 1024];
+    /* the answer's counts, plus "missing" and "failed": each id at most
+     * once, quoted and comma'd */
+    char buf[WARM_BATCH * (CAMEO_ID_MAX + 3) + 1024];
     size_t len;
 } answer_t;
 
@@ -137,7 +127,7 @@ static void *warm_main(void *arg)
             e--;
         if (s == e || *s == '#')
             continue;
-        if (!id_valid(s, (size_t)(e - s))) {
+        if (!cameo_id_valid(s, (size_t)(e - s))) {
             if (skipped++ < 10)
                 cameo_log(CAMEO_LOG_WARN, "warm_bad_id", "file=%s line=%zu", w->path, lineno);
             continue;

@@ -85,3 +85,13 @@ def test_unreadable_warm_file_exits_2(make_cameo, tmp_path):
     d.port = free_port()
     p = subprocess.run(d.argv(), capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and "--warm-file" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_warm_file_batch_of_1000_long_unknown_ids_is_answered(make_cameo, tmp_path):
+    d = make_cameo()
+    f = tmp_path / "ghosts.txt"
+    f.write_text("\n".join("g%03d" % i + "x" * 124 for i in range(1000)) + "\n")  # 128-byte ids
+    d.restart(args=["--warm-file", str(f)])
+    m = d.wait_log(r"msg=warm_done .*ids=(\d+) profiles=(\d+) .*failed_batches=(\d+)", timeout=20)
+    assert m, d.log()[-2000:]
+    assert m.groups() == ("1000", "0", "0"), m.group(0)  # the whole "missing" list came back

@@ -983,7 +983,9 @@ static void on_bus_event(void *arg, const char *data, size_t len)
         known |= strcmp(type, types[i]) == 0;
     cameo_event_t ev;
     memset(&ev, 0, sizeof(ev));
-    if (known && id != NULL && strlen(id) < sizeof(ev.id) && user != NULL &&
+    /* Every field is checked here, where foreign events enter: past this
+     * point an event's strings go into SSE lines and JSON unescaped. */
+    if (known && id != NULL && strlen(id) < sizeof(ev.id) && cameo_id_valid(id, strlen(id)) && user != NULL &&
         cameo_id_valid(user, strlen(user)) &&
         (version == NULL || cameo_version_valid(version, strlen(version))) && json_is_integer(at)) {
         snprintf(ev.type, sizeof(ev.type), "%s", type);

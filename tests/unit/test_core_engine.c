@@ -1067,6 +1067,26 @@ static void test_bus_event_from_another_instance_drops_the_local_copy(void **sta
     assert_int_equal(1, (int)atomic_load(&f->metrics->bus_events));
 }
 
+static void test_bus_events_with_unsafe_fields_are_dropped_where_they_enter(void **state)
+{
+    rfx_t *rf = *state;
+    cameo_hub_t *hub = cameo_hub_create(16, 4);
+    cameo_tier_t *tiers[] = {rf->base.mem, &rf->remote.super};
+    cameo_engine_config_t ec = {.hub = hub};
+    cameo_engine_t *e;
+    assert_int_equal(CAMEO_OK,
+                     cameo_engine_create(&ec, tiers, 2, &rf->base.origin.super, rf->base.metrics, &e));
+    const char *good = "{\"type\":\"avatar.updated\",\"id\":\"1-00000001-1\",\"user\":\"ann\","
+                       "\"version\":\"v1\",\"at\":1}";
+    const char *bad = "{\"type\":\"avatar.updated\",\"id\":\"1\\\"x\",\"user\":\"ann\",\"at\":1}";
+    rf->remote.bus.event(rf->remote.bus.arg, bad, strlen(bad)); /* an id with a quote in it */
+    assert_int_equal(0, (int)cameo_hub_last(hub));
+    rf->remote.bus.event(rf->remote.bus.arg, good, strlen(good));
+    assert_int_equal(1, (int)cameo_hub_last(hub));
+    cameo_engine_destroy(e);
+    cameo_hub_destroy(hub);
+}
+
 static void test_bus_coming_back_flushes_profiles_but_keeps_avatar_bytes(void **state)
 {
     rfx_t *rf = *state;
@@ -1164,6 +1184,7 @@ int main(void)
         R(test_write_is_acknowledged_after_the_remote_copy_is_gone),
         R(test_invalidate_ids_removes_every_key_in_one_call),
         R(test_bus_event_from_another_instance_drops_the_local_copy),
+        R(test_bus_events_with_unsafe_fields_are_dropped_where_they_enter),
         R(test_bus_coming_back_flushes_profiles_but_keeps_avatar_bytes),
         R(test_while_the_bus_is_down_local_profiles_are_trusted_briefly),
 #undef R

@@ -514,6 +514,7 @@ export function createCameo(options = {}) {
       });
     }
     es.addEventListener('reset', (ev) => {
+      if (ev.lastEventId) lastEventId = ev.lastEventId; // a reset names the newest event: resume after it
       let data = {};
       try {
         data = JSON.parse(ev.data);

@@ -152,6 +152,8 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     cameo__s3_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return fail(errbuf, errlen, CAMEO_ENOMEM, "s3: out of memory");
+    pthread_mutex_init(&s->lock, NULL); /* first: every failure below frees through the same steps */
+    cameo__loopmap_init(&s->loops);
     char hostbuf[CAMEO_S3_HOST_MAX + 1];
     memcpy(hostbuf, host, hlen);
     hostbuf[hlen] = '\0';
@@ -168,6 +170,8 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     /* The signer validates every field (naming it, never its value). */
     int rc = cameo_s3_signer_init(&s->signer, &scfg, err, sizeof(err));
     if (rc != CAMEO_OK) {
+        pthread_mutex_destroy(&s->lock);
+        cameo__loopmap_destroy(&s->loops);
         OPENSSL_cleanse(s, sizeof(*s));
         free(s);
         return fail(errbuf, errlen, rc, err);
@@ -200,13 +204,12 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     s->presign_bucket_s = cfg->presign_bucket_s ? cfg->presign_bucket_s : DEFAULT_PRESIGN_BUCKET_S;
     s->presign_min_validity_s =
         cfg->presign_min_validity_s ? cfg->presign_min_validity_s : DEFAULT_PRESIGN_MIN_VALIDITY_S;
-    if (s->presign_bucket_s + s->presign_min_validity_s > CAMEO_S3_EXPIRES_MAX) {
+    if (s->presign_bucket_s > CAMEO_S3_EXPIRES_MAX ||
+        s->presign_min_validity_s > CAMEO_S3_EXPIRES_MAX - s->presign_bucket_s) {
         cameo__s3_free(s);
         return fail(errbuf, errlen, CAMEO_EINVAL,
                     "s3: presign bucket plus minimum validity must be at most 7 days");
     }
-    pthread_mutex_init(&s->lock, NULL);
-    cameo__loopmap_init(&s->loops);
     *out = s;
     return CAMEO_OK;
 }

@@ -96,6 +96,13 @@ static uint64_t clock_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The request's `now` for the engine: the monotonic clock as read once when
+ * it arrived (start_us), so a hit reads the clock once. */
+static uint64_t now_ms(const rctx_t *c)
+{
+    return c->start_us / 1000;
+}
+
 static void rctx_unref(rctx_t *c)
 {
     if (--c->refs > 0)
@@ -313,7 +320,7 @@ static void send_entry(rctx_t *c, cameo_entry_t *e, int from_cache)
     cameo_entry_unref(c->sent);
     c->sent = e;
     add_header(req, H2O_TOKEN_ETAG, r->etag, strlen(r->etag));
-    uint64_t age = cameo_engine_age_s(c->w->server->cfg.engine, e, cameo_now_ms());
+    uint64_t age = cameo_engine_age_s(c->w->server->cfg.engine, e, now_ms(c));
     if (age > 0) { /* served past its TTL: stale-while-revalidate or stale-if-error */
         char *v = h2o_mem_alloc_pool(&req->pool, 24);
         add_header(req, H2O_TOKEN_AGE, v, (size_t)sprintf(v, "%llu", (unsigned long long)age));
@@ -705,11 +712,6 @@ static void on_write(cameo_write_t *wr)
 
 /* ---- routes ---- */
 
-static uint64_t now_ms(void)
-{
-    return cameo_now_ms();
-}
-
 /* Answers an engine read that returned rc at once, or waits for it. */
 static void read_started(rctx_t *c, int rc, cameo_entry_t *e)
 {
@@ -747,7 +749,7 @@ static void route_user(rctx_t *c)
     if (IS(req, "GET") || IS(req, "HEAD")) {
         c->kind = K_USER;
         cameo_entry_t *e = NULL;
-        int rc = cameo_engine_get_profile(engine, c->id, now_ms(), &c->read, &e);
+        int rc = cameo_engine_get_profile(engine, c->id, now_ms(c), &c->read, &e);
         read_started(c, rc, e);
     } else if (IS(req, "PUT")) {
         if (!require_admin(c) || !require_json_body(c, c->w->server->cfg.max_profile_size))
@@ -800,7 +802,7 @@ static void route_user_avatar(rctx_t *c)
         c->kind = K_USER_AVATAR;
         c->want_initials = query_has(req, "default=initials");
         cameo_entry_t *e = NULL;
-        int rc = cameo_engine_get_profile(engine, c->id, now_ms(), &c->read, &e);
+        int rc = cameo_engine_get_profile(engine, c->id, now_ms(c), &c->read, &e);
         read_started(c, rc, e);
     } else if (IS(req, "PUT")) {
         if (!require_admin(c))
@@ -843,7 +845,7 @@ static void route_avatar(rctx_t *c, const char *version)
     }
     c->kind = K_BLOB;
     cameo_entry_t *e = NULL;
-    int rc = cameo_engine_get_blob(c->w->server->cfg.engine, c->id, version, now_ms(), &c->read, &e);
+    int rc = cameo_engine_get_blob(c->w->server->cfg.engine, c->id, version, now_ms(c), &c->read, &e);
     read_started(c, rc, e);
 }
 
@@ -860,7 +862,7 @@ static int read_profiles(rctx_t *c)
         return CAMEO_ENOMEM;
     }
     int rc = c->n == 0 ? CAMEO_OK
-                       : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(),
+                       : cameo_engine_get_profiles(c->w->server->cfg.engine, c->ids, c->n, now_ms(c),
                                                    c->results, c->errs, &c->read);
     if (rc == CAMEO_EPENDING)
         engine_hold(c);
@@ -945,8 +947,8 @@ static void warm_avatars(rctx_t *c)
         wr->r.loop = &c->w->loop;
         wr->r.done = on_warm_avatar;
         cameo_entry_t *e = NULL;
-        int rc = cameo_engine_get_blob(engine, c->ids[i], cameo_resp(c->results[i])->avatar_version, now_ms(),
-                                       &wr->r, &e);
+        int rc = cameo_engine_get_blob(engine, c->ids[i], cameo_resp(c->results[i])->avatar_version,
+                                       now_ms(c), &wr->r, &e);
         if (rc == CAMEO_EPENDING) {
             c->warm_pending++;
             engine_hold(c);
@@ -1094,7 +1096,7 @@ static void render_stats(rctx_t *c, FILE *f)
 {
     cameo_tier_t *const *tiers;
     size_t n = cameo_engine_tiers(c->w->server->cfg.engine, &tiers);
-    cameo_metrics_summary(c->w->server->cfg.metrics, tiers, n, cameo_now_ms(), f);
+    cameo_metrics_summary(c->w->server->cfg.metrics, tiers, n, now_ms(c), f);
 }
 
 static void route_readyz(rctx_t *c)

@@ -8,7 +8,9 @@
  */
 #include "cameo/metrics.h"
 
+#include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cameo/cameo.h"
 
@@ -187,9 +189,26 @@ static void write_counter(FILE *out, const char *name, const char *help, uint64_
     fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, (unsigned long long)v);
 }
 
+#define TIERS_MAX 8 /* the engine holds at most 4 */
+
+/* One snapshot of each tier's figures: a scrape reads every tier once
+ * (each read of the memory tier locks all its shards), and the series
+ * agree with each other. */
+static size_t snap_tiers(cameo_tier_t *const *tiers, size_t ntiers, cameo_tier_stats_t *st)
+{
+    assert(ntiers <= TIERS_MAX);
+    for (size_t t = 0; t < ntiers && t < TIERS_MAX; t++) {
+        memset(&st[t], 0, sizeof(st[t]));
+        tiers[t]->ops->stats(tiers[t], &st[t]);
+    }
+    return ntiers < TIERS_MAX ? ntiers : TIERS_MAX;
+}
+
 void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tiers, size_t ntiers,
                               const char *origin_name, FILE *out)
 {
+    cameo_tier_stats_t sts[TIERS_MAX];
+    ntiers = snap_tiers(tiers, ntiers, sts);
     fputs("# HELP cameo_requests_total Requests answered, by route and status code.\n"
           "# TYPE cameo_requests_total counter\n",
           out);
@@ -235,8 +254,7 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
         fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", tier_series[s].name, tier_series[s].help,
                 tier_series[s].name, tier_series[s].type);
         for (size_t t = 0; t < ntiers; t++) {
-            cameo_tier_stats_t st = {0};
-            tiers[t]->ops->stats(tiers[t], &st);
+            const cameo_tier_stats_t st = sts[t];
             uint64_t v[] = {st.hits,  st.misses,   st.evictions, st.bytes,
                             st.items, st.capacity, st.errors,    st.timeouts};
             fprintf(out, "%s{tier=\"%s\"} %llu\n", tier_series[s].name, tiers[t]->ops->name,
@@ -246,8 +264,7 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
 
     int family = 0;
     for (size_t t = 0; t < ntiers; t++) {
-        cameo_tier_stats_t st = {0};
-        tiers[t]->ops->stats(tiers[t], &st);
+        const cameo_tier_stats_t st = sts[t];
         if (st.latency == NULL)
             continue;
         hist_snap_t snap = {0};
@@ -303,6 +320,8 @@ void cameo_metrics_prometheus(const cameo_metrics_t *m, cameo_tier_t *const *tie
 void cameo_metrics_summary(const cameo_metrics_t *m, cameo_tier_t *const *tiers, size_t ntiers, uint64_t now,
                            FILE *out)
 {
+    cameo_tier_stats_t sts[TIERS_MAX];
+    ntiers = snap_tiers(tiers, ntiers, sts);
     hist_snap_t req = {0};
     uint64_t from_cache = 0;
     for (unsigned w = 0; w < m->nworkers; w++) {
@@ -321,8 +340,7 @@ void cameo_metrics_summary(const cameo_metrics_t *m, cameo_tier_t *const *tiers,
             (unsigned long long)((now - m->started_at) / 1000), (unsigned long long)req.count);
     uint64_t all_hits = 0, first_lookups = 0;
     for (size_t t = 0; t < ntiers; t++) {
-        cameo_tier_stats_t st = {0};
-        tiers[t]->ops->stats(tiers[t], &st);
+        const cameo_tier_stats_t st = sts[t];
         uint64_t lookups = st.hits + st.misses;
         fprintf(out, "\"%s\":%.4f,", tiers[t]->ops->name, lookups ? (double)st.hits / (double)lookups : 0.0);
         all_hits += st.hits;
@@ -332,8 +350,7 @@ void cameo_metrics_summary(const cameo_metrics_t *m, cameo_tier_t *const *tiers,
     fprintf(out, "\"overall\":%.4f},\"tiers\":{",
             first_lookups ? (double)all_hits / (double)first_lookups : 0.0);
     for (size_t t = 0; t < ntiers; t++) {
-        cameo_tier_stats_t st = {0};
-        tiers[t]->ops->stats(tiers[t], &st);
+        const cameo_tier_stats_t st = sts[t];
         fprintf(out,
                 "%s\"%s\":{\"hits\":%llu,\"misses\":%llu,\"evictions\":%llu,\"items\":%llu,\"bytes\":%llu,"
                 "\"capacity\":%llu}",

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages cameo needs, and only those that are
-# missing. Usage: scripts/install-deps.sh [build|test]
+# missing. Usage: scripts/install-deps.sh [build|test|bench]
 #   build: compiler, CMake and the libraries cameo links (make run)
 #   test:  build, plus the test framework and tools (make test), and Chromium
 #          for the browser tests
-# Both need node and npm (the chart library, the browser tests and the S3
+#   bench: build, plus wrk, nginx-light and redis-server (make bench)
+# build and test need node and npm (the chart library, the browser tests and the S3
 # tests' s3rver come from npm): Debian's nodejs and npm are installed only
 # when the commands are missing, so a Node.js installed otherwise (e.g.
 # nodesource) is kept.

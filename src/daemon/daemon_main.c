@@ -1,10 +1,12 @@
 /*
  * daemon_main.c - the `cameo` command: parses the command line, assembles
- * the process (embedded store, memory tier, engine, HTTP server), and runs
- * until SIGTERM or SIGINT, then drains in-flight requests and exits 0.
+ * the process (origin, tiers, engine, HTTP server), and runs until SIGTERM
+ * or SIGINT, then drains in-flight requests and exits 0.
  *
- * Start-up order: origin, tier, metrics, engine, server. Shutdown runs it
- * backwards: the server stops and drains (at most 4 s), the engine waits for
+ * Start-up order: origin (and demo seeding), memory and Redis tiers,
+ * metrics and the event hub, engine, server, then the --warm-file thread.
+ * Shutdown runs it backwards: the warmer stops starting batches, the server
+ * stops and drains (at most 4 s), the warmer is joined, the engine waits for
  * origin calls still in flight, then everything is freed.
  */
 #include <errno.h>

@@ -1,6 +1,8 @@
 /*
- * http_internal.h - what the two halves of the HTTP layer share: the
- * server and its workers (http_server.c) and the routes (http_routes.c).
+ * http_internal.h - what the parts of the HTTP layer share: the server and
+ * its workers (http_server.c), their loops (http_loop.c), the routes
+ * (http_routes.c), the event streams (http_events.c) and the embedded
+ * files (http_assets.c).
  * Internal to src/http/.
  */
 #ifndef CAMEO_HTTP_INTERNAL_H
@@ -19,7 +21,7 @@
 
 /* A worker's GET /v1/events streams (http_events.c). Loop thread only. */
 typedef struct cameo_sse_worker {
-    h2o_linklist_t streams; /* open streams (sse_stream_t.link) */
+    h2o_linklist_t streams; /* open streams (cameo_sse_stream_t.link) */
     size_t open;            /* streams whose state is not yet freed */
     cameo_timer_t *timer;   /* keep-alive ticks; at shutdown, the abort */
     int timer_armed;

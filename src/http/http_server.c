@@ -1,7 +1,7 @@
 /*
  * http_server.c - worker threads, each running one h2o event loop with its
- * own SO_REUSEPORT listener; the cameo_loop_t that lets origin threads hand
- * answers back to a worker; and the graceful drain at shutdown.
+ * own SO_REUSEPORT listener (each worker's cameo_loop_t is in http_loop.c),
+ * and the graceful drain at shutdown.
  *
  * Called by the daemon through server.h. The routes live in http_routes.c.
  * HTTP/1.1 only (keep-alive, pipelining): HTTP/2 is off because h2o 2.2.5

@@ -248,17 +248,22 @@ int cameo_origin_blobs_open(const cameo_s3_origin_config_t *cfg, cameo_origin_t 
  * max_body      bytes of one response (default 8 MiB; over: CAMEO_ETOOBIG
  *               for the ids asked); each profile is also held to 64 KiB
  * avatar_field  optional JSON pointer (RFC 6901, "/picture_id") to the
- *               profile member naming the user's avatar; its value (a string
- *               or a number) becomes the avatar version: as is when it matches
- *               [A-Za-z0-9._-]{1,64}, else "h" and 16 hex digits of its XXH3
- *               hash. A value that cannot name an object (control characters,
- *               a "." or ".." key segment, a key over 1024 bytes) is no avatar.
+ *               profile member naming the user's avatar (a string or a
+ *               number). Without s3 the value is the avatar version: as is
+ *               when it matches [A-Za-z0-9._-]{1,64}, else "h" and 16 hex
+ *               digits of its XXH3 hash. With s3 the object is HEADed as the
+ *               profile is read and the version is made from the value and
+ *               the object's ETag (see origin_http.c and docs/origins.md); a
+ *               missing object is no avatar. A value that cannot name an
+ *               object (control characters, a "." or ".." key segment, a key
+ *               over 1024 bytes) is no avatar.
  * s3            optional, with avatar_field: the bucket the avatar objects are
  *               read from (copied; the origin makes and owns its client, and
  *               attaches it to every loop it attaches to). get_avatar then
  *               reads the object, checks that it is an image (else
- *               CAMEO_ECORRUPT, never cached; missing: CAMEO_ENOTFOUND), and
- *               avatar_url presigns it. Without s3 there are no avatar bytes.
+ *               CAMEO_ECORRUPT, never cached) with the version's ETag
+ *               (missing or replaced: CAMEO_ENOTFOUND), and avatar_url
+ *               presigns it. Without s3 there are no avatar bytes.
  * avatar_key_template  the object of a field value: every "{value}" replaced
  *               by the value as is (default "avatars/{value}"), after the
  *               bucket's prefix and a '/' when s3->prefix is not empty. A

@@ -14,13 +14,26 @@
  * atomics: closed, open (calls fail at once), half-open (one probe call is
  * out). Time comes from each loop's now_ms.
  *
- * Avatars (mode 2 of docs/origins.md, with avatar_field and s3): a profile's
- * avatar version is its field value, as is or hashed. get_avatar turns the
- * version back into the value (as is; or from the avatar map, a bounded
- * table of (id, version) -> value filled as profiles are parsed; or, on a
- * miss, by reading the profile again through get_profiles), then GETs the
+ * Avatars (mode 2 of docs/origins.md, with avatar_field and s3): when a call
+ * has parsed its profiles, it HEADs the object each one names (at most
+ * HEAD_PARALLEL at a time per call, on the same loop) and makes the avatar
+ * version from the field's value and the object's ETag, so an object
+ * replaced in place gets a new immutable URL:
+ *   "VALUE.eTTTTTTTTTTTT"  VALUE as is and 48 bits of the ETag's XXH3, when
+ *                          VALUE matches [A-Za-z0-9._-]{1,50};
+ *   "hHHHHHHHHHHHHHHHH"    else 64 bits of XXH3(VALUE) seeded with the ETag's,
+ *                          kept in the avatar map, a bounded table of
+ *                          (id, version) -> (value, ETag hash);
+ *   VALUE, or "h" and XXH3(VALUE) in the map, without the ETag's part, when
+ *                          the HEAD could not be made or answered (S3 down,
+ *                          slow or busy): a read of that URL is not checked.
+ * A missing object (HEAD 404) is no avatar. get_avatar turns the version
+ * back into the value (from the version itself; or from the avatar map; or,
+ * on a miss, by reading the profile again through get_profiles), GETs the
  * object named by key_template from the bucket (origin_s3.c) on the same
- * loop and checks that its bytes are an image.
+ * loop, and checks that its bytes are an image and, when the version carries
+ * one, that its ETag still hashes to the version's: a replaced object is
+ * CAMEO_ENOTFOUND for the old version, never its new bytes under the old URL.
  *
  * Threading: per-loop state (slot_t, kept in a core_loopmap.h table) is
  * touched only on its loop's thread. The avatar map has its own mutex,
@@ -51,6 +64,8 @@
 #define STATUS_MAX 200      /* last failure kept for status() */
 #define TEMPLATE_MAX 512    /* avatar_key_template */
 #define AVMAP_SLOTS 4096    /* hash-shaped avatar versions remembered (direct-mapped) */
+#define HEAD_PARALLEL 16    /* object HEADs in flight per call */
+#define TAG_SUFFIX 14       /* ".e" and 12 hex digits: 48 bits of the ETag's hash */
 #define DEFAULT_TEMPLATE "avatars/{value}"
 
 enum { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
@@ -65,8 +80,16 @@ typedef struct result {
     int err;
     char *doc; /* found: the JSON object text */
     size_t len;
+    char *value; /* found, with a bucket: the avatar field's value, until its HEAD */
+    size_t vlen;
     char version[CAMEO_VERSION_MAX + 1]; /* "" for no avatar */
 } result_t;
+
+/* One object HEAD of a call: the avatar of res[i]. */
+typedef struct head {
+    call_t *call;
+    size_t i;
+} head_t;
 
 /* One HTTP request of a call: ids[first .. first + count). */
 typedef struct part {
@@ -91,6 +114,10 @@ struct call {
     int first_err;
     char **ids;
     result_t *res;
+    /* The avatar HEADs, after the last part: heads[n], the next result to
+     * look at, HEADs in flight. */
+    head_t *heads;
+    size_t head_next, heads_active;
 };
 
 struct slot {
@@ -104,12 +131,14 @@ struct slot {
     uint64_t rng;
 };
 
-/* A hash-shaped avatar version seen in a profile and the field value it
- * stands for (hashed, or a plain value that happens to look like a hash). */
+/* A hash-shaped avatar version seen in a profile, the field value it
+ * stands for, and the hash of the object's ETag it was made with. */
 typedef struct avmap_entry {
     char id[CAMEO_ID_MAX + 1]; /* "" for an empty slot */
     char version[CAMEO_VERSION_MAX + 1];
     char *value; /* NUL-terminated, at most CAMEO_S3_KEY_MAX bytes */
+    uint64_t tag;
+    int has_tag; /* 0: made without an ETag (the HEAD failed), reads unchecked */
 } avmap_entry_t;
 
 struct http_origin {
@@ -138,6 +167,7 @@ struct http_origin {
     /* Counters: relaxed atomics. */
     atomic_uint_fast64_t requests, failures, retries, rejected, opens;
     atomic_uint_fast64_t avmap_replaced, avatar_lookups; /* lookups: profiles read again for an avatar */
+    atomic_uint_fast64_t heads, heads_failed, replaced;  /* object HEADs; GETs of a replaced object */
 };
 
 #define COUNT(o, field) atomic_fetch_add_explicit(&(o)->field, 1, memory_order_relaxed)
@@ -258,16 +288,31 @@ static void version_of_value(const char *s, size_t len, char out[CAMEO_VERSION_M
         snprintf(out, CAMEO_VERSION_MAX + 1, "h%016llx", (unsigned long long)XXH3_64bits(s, len));
 }
 
-/* 1 when version has the shape of a hashed one, "h" and 16 hex digits: it
- * may stand for another value, so it goes through the avatar map. */
-static int hash_shaped(const char *version)
+static int all_hex(const char *s, size_t n)
 {
-    if (version[0] != 'h' || strlen(version) != 17)
-        return 0;
-    for (int i = 1; i < 17; i++)
-        if (!((version[i] >= '0' && version[i] <= '9') || (version[i] >= 'a' && version[i] <= 'f')))
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     return 1;
+}
+
+/* 1 when version has the shape of a hashed one, "h" and 16 hex digits: it
+ * stands for a value in the avatar map. */
+static int hash_shaped(const char *version)
+{
+    return version[0] == 'h' && strlen(version) == 17 && all_hex(version + 1, 16);
+}
+
+/* The length of the value in a version "VALUE.eTTTTTTTTTTTT" (and the ETag
+ * hash's 48 bits in *tag), or 0 when version does not have that shape. */
+static size_t tagged_value_len(const char *version, uint64_t *tag)
+{
+    size_t n = strlen(version);
+    if (n <= TAG_SUFFIX || version[n - TAG_SUFFIX] != '.' || version[n - TAG_SUFFIX + 1] != 'e' ||
+        !all_hex(version + n - 12, 12))
+        return 0;
+    *tag = strtoull(version + n - 12, NULL, 16);
+    return n - TAG_SUFFIX;
 }
 
 /* Writes the object key of field value v (len bytes) into key: the
@@ -318,14 +363,16 @@ static size_t avmap_slot(const char *id, const char *version)
                     AVMAP_SLOTS);
 }
 
-/* Remembers that version of user id stands for value (len bytes). */
-static void avmap_put(http_origin_t *o, const char *id, const char *version, const char *value, size_t len)
+/* Remembers that version of user id stands for value (len bytes) and, with
+ * has_tag, for an object whose ETag hashes to tag. */
+static void avmap_put(http_origin_t *o, const char *id, const char *version, const char *value, size_t len,
+                      uint64_t tag, int has_tag)
 {
     avmap_entry_t *e = &o->avmap[avmap_slot(id, version)];
     pthread_mutex_lock(&o->avmap_lock);
     if (e->id[0] != '\0' && strcmp(e->id, id) == 0 && strcmp(e->version, version) == 0) {
         pthread_mutex_unlock(&o->avmap_lock);
-        return; /* same version, same value */
+        return; /* same version: same value and tag */
     }
     if (e->id[0] != '\0')
         COUNT(o, avmap_replaced);
@@ -333,32 +380,65 @@ static void avmap_put(http_origin_t *o, const char *id, const char *version, con
     e->value = strndup(value, len);
     snprintf(e->id, sizeof(e->id), "%s", e->value != NULL ? id : "");
     snprintf(e->version, sizeof(e->version), "%s", version);
+    e->tag = tag;
+    e->has_tag = has_tag;
     pthread_mutex_unlock(&o->avmap_lock);
 }
 
-/* Copies the value version of user id stands for into value (len bytes):
- * 1, or 0 when the map does not know it. */
-static int avmap_get(http_origin_t *o, const char *id, const char *version, char *value, size_t len)
+/* Copies the value version of user id stands for into value (len bytes),
+ * and its ETag hash into *tag (*has_tag 0 when it has none): 1, or 0 when
+ * the map does not know it. */
+static int avmap_get(http_origin_t *o, const char *id, const char *version, char *value, size_t len,
+                     uint64_t *tag, int *has_tag)
 {
     avmap_entry_t *e = &o->avmap[avmap_slot(id, version)];
     pthread_mutex_lock(&o->avmap_lock);
     int found = e->id[0] != '\0' && strcmp(e->id, id) == 0 && strcmp(e->version, version) == 0 &&
                 strlen(e->value) < len;
-    if (found)
+    if (found) {
         strcpy(value, e->value);
+        *tag = e->tag;
+        *has_tag = e->has_tag;
+    }
     pthread_mutex_unlock(&o->avmap_lock);
     return found;
 }
 
-/* Writes into out the avatar version of user id named by doc, or "" (no
- * field, or a value that cannot name an object: logged). With a bucket, a
- * hash-shaped version goes into the avatar map. */
-static void avatar_of(http_origin_t *o, const char *id, json_t *doc, char out[CAMEO_VERSION_MAX + 1])
+/* Writes into out the avatar version of user id's field value (len bytes)
+ * for an object whose ETag is etag, or, with etag NULL, without one (see
+ * the header). */
+static void version_of_object(http_origin_t *o, const char *id, const char *value, size_t len,
+                              const char *etag, char out[CAMEO_VERSION_MAX + 1])
+{
+    uint64_t tag = etag != NULL ? XXH3_64bits(etag, strlen(etag)) : 0, t;
+    if (etag != NULL && len <= CAMEO_VERSION_MAX - TAG_SUFFIX && cameo_version_valid(value, len)) {
+        snprintf(out, CAMEO_VERSION_MAX + 1, "%.*s.e%012llx", (int)len, value,
+                 (unsigned long long)(tag >> 16));
+        return;
+    }
+    if (etag == NULL && cameo_version_valid(value, len) && !hash_shaped(value) &&
+        tagged_value_len(value, &t) == 0) {
+        memcpy(out, value, len), out[len] = '\0';
+        return;
+    }
+    snprintf(
+        out, CAMEO_VERSION_MAX + 1, "h%016llx",
+        (unsigned long long)(etag != NULL ? XXH3_64bits_withSeed(value, len, tag) : XXH3_64bits(value, len)));
+    avmap_put(o, id, out, value, len, tag, etag != NULL);
+}
+
+/* Notes the avatar of result r, user id, named by doc: without a bucket its
+ * version (the value, as is or hashed); with one, a copy of the value, whose
+ * version the object's HEAD makes. Nothing for no field, or a value that
+ * cannot name an object (logged). */
+static void avatar_of(http_origin_t *o, result_t *r, const char *id, json_t *doc)
 {
     char num[32], key[CAMEO_S3_KEY_MAX + 1];
     size_t len = 0;
     const char *v = avatar_value_of(o, doc, num, &len);
-    out[0] = '\0';
+    r->version[0] = '\0';
+    free(r->value);
+    r->value = NULL;
     if (v == NULL)
         return;
     if (o->s3 != NULL && key_of_value(o, v, len, key, sizeof(key)) != CAMEO_OK) {
@@ -368,9 +448,14 @@ static void avatar_of(http_origin_t *o, const char *id, json_t *doc, char out[CA
                   id, o->avatar_field, len, CAMEO_S3_KEY_MAX);
         return;
     }
-    version_of_value(v, len, out);
-    if (o->s3 != NULL && hash_shaped(out))
-        avmap_put(o, id, out, v, len);
+    if (o->s3 == NULL) {
+        version_of_value(v, len, r->version);
+    } else if ((r->value = strndup(v, len)) != NULL) {
+        r->vlen = len;
+    } else {
+        /* Out of memory: the profile still goes out, without an avatar. */
+        cameo_log(CAMEO_LOG_WARN, "origin_no_memory", "origin=http id=%s what=avatar_value", id);
+    }
 }
 
 /* Records doc (a JSON object) as the profile of c->ids[i]; text is its
@@ -397,7 +482,7 @@ static void result_found(call_t *c, size_t i, json_t *doc, const char *text, siz
     r->doc = copy;
     r->len = len;
     r->state = 1;
-    avatar_of(c->o, c->ids[i], doc, r->version);
+    avatar_of(c->o, r, c->ids[i], doc);
 }
 
 static void result_failed(call_t *c, size_t i, int err)
@@ -408,26 +493,19 @@ static void result_failed(call_t *c, size_t i, int err)
 
 static void call_free(call_t *c)
 {
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         free(c->res[i].doc);
+        free(c->res[i].value);
+    }
     free(c->res);
+    free(c->heads);
     free(c->ids);
     free(c);
 }
 
-static void call_finish(call_t *c)
+/* Hands the results to the caller and frees c. */
+static void call_deliver(call_t *c)
 {
-    if (c->probe) {
-        /* The probe ended with no answer either way (it could not even be
-         * sent): open again rather than stay half-open for ever. */
-        atomic_store(&c->o->opened_at, c->loop->now_ms(c->loop));
-        atomic_store(&c->o->breaker, BREAKER_OPEN);
-    }
-    if (c->succeeded == 0 && c->first_err != CAMEO_OK) {
-        c->cb(c->arg, c->first_err, NULL, 0);
-        call_free(c);
-        return;
-    }
     cameo_profile_rec_t *recs = calloc(c->n + 1, sizeof(*recs));
     if (recs == NULL) {
         c->cb(c->arg, CAMEO_ENOMEM, NULL, 0);
@@ -451,6 +529,91 @@ static void call_finish(call_t *c)
     c->cb(c->arg, CAMEO_OK, recs, k);
     free(recs);
     call_free(c);
+}
+
+/* ---- avatar HEADs: the object's ETag in the version ---- */
+
+static void heads_pump(call_t *c);
+
+static void on_head(void *arg, const cameo__s3_result_t *res)
+{
+    head_t *h = arg;
+    call_t *c = h->call;
+    result_t *r = &c->res[h->i];
+    c->heads_active--;
+    if (res->err == CAMEO_OK && res->etag != NULL && res->etag[0] != '\0') {
+        version_of_object(c->o, c->ids[h->i], r->value, r->vlen, res->etag, r->version);
+    } else if (res->err == CAMEO_ENOTFOUND) {
+        cameo_log(CAMEO_LOG_INFO, "avatar_object_missing", "origin=http id=%s", c->ids[h->i]);
+        r->version[0] = '\0'; /* no object: no avatar, the default one */
+    } else {
+        COUNT(c->o, heads_failed);
+        cameo_log(CAMEO_LOG_WARN, "avatar_head_failed", "origin=http id=%s status=%ld err=\"%s\"",
+                  c->ids[h->i], res->status, res->err == CAMEO_OK ? "no ETag" : cameo_strerror(res->err));
+        version_of_object(c->o, c->ids[h->i], r->value, r->vlen, NULL, r->version);
+    }
+    heads_pump(c);
+}
+
+/* Starts the HEADs of c's avatars, HEAD_PARALLEL at a time; the last one
+ * to end delivers. A HEAD that cannot start (S3 at --s3-max-concurrent with
+ * none of c's in flight, the loop stopping, no memory) gives the version
+ * without the ETag. */
+static void heads_pump(call_t *c)
+{
+    http_origin_t *o = c->o;
+    while (c->head_next < c->n && c->heads_active < HEAD_PARALLEL) {
+        size_t i = c->head_next;
+        result_t *r = &c->res[i];
+        char key[CAMEO_S3_KEY_MAX + 1];
+        if (r->state != 1 || r->value == NULL) {
+            c->head_next++;
+            continue;
+        }
+        int rc = key_of_value(o, r->value, r->vlen, key, sizeof(key));
+        if (rc == CAMEO_OK) {
+            c->heads[i] = (head_t){c, i};
+            rc = cameo__s3_request(o->s3, c->loop, CAMEO__S3_HEAD, key, NULL, 0, NULL, on_head, &c->heads[i]);
+        }
+        if (rc == CAMEO_EBUSY && c->heads_active > 0)
+            return; /* the next of ours to end starts it */
+        c->head_next++;
+        if (rc == CAMEO_OK) {
+            COUNT(o, heads);
+            c->heads_active++;
+        } else {
+            COUNT(o, heads_failed);
+            version_of_object(o, c->ids[i], r->value, r->vlen, NULL, r->version);
+        }
+    }
+    if (c->heads_active == 0 && c->head_next == c->n)
+        call_deliver(c);
+}
+
+/* The last part has ended: the HEADs of the avatars found, then delivery. */
+static void call_finish(call_t *c)
+{
+    if (c->probe) {
+        /* The probe ended with no answer either way (it could not even be
+         * sent): open again rather than stay half-open for ever. */
+        atomic_store(&c->o->opened_at, c->loop->now_ms(c->loop));
+        atomic_store(&c->o->breaker, BREAKER_OPEN);
+    }
+    if (c->succeeded == 0 && c->first_err != CAMEO_OK) {
+        c->cb(c->arg, c->first_err, NULL, 0);
+        call_free(c);
+        return;
+    }
+    if (c->o->s3 == NULL) {
+        call_deliver(c);
+        return;
+    }
+    if ((c->heads = calloc(c->n, sizeof(*c->heads))) == NULL)
+        c->head_next = c->n; /* no HEADs: versions without the ETag */
+    for (size_t i = 0; c->heads == NULL && i < c->n; i++)
+        if (c->res[i].state == 1 && c->res[i].value != NULL)
+            version_of_object(c->o, c->ids[i], c->res[i].value, c->res[i].vlen, NULL, c->res[i].version);
+    heads_pump(c);
 }
 
 /* ---- parts ---- */
@@ -794,14 +957,45 @@ typedef struct avatar_op {
     void *arg;
     char id[CAMEO_ID_MAX + 1];
     char version[CAMEO_VERSION_MAX + 1];
+    uint64_t tag;     /* the ETag hash the object must have, */
+    unsigned tagbits; /* in its top tagbits bits (0: unchecked) */
 } avatar_op_t;
+
+/* What version of user id stands for: the value into value (len bytes) and
+ * the ETag check into op. 1, or 0 when only the avatar map could say and
+ * does not know it. */
+static int value_of_version(avatar_op_t *op, char *value, size_t len)
+{
+    uint64_t tag;
+    int has_tag;
+    size_t n = tagged_value_len(op->version, &tag);
+    if (n > 0) {
+        snprintf(value, len, "%.*s", (int)n, op->version);
+        op->tag = tag, op->tagbits = 48;
+    } else if (hash_shaped(op->version)) {
+        if (!avmap_get(op->o, op->id, op->version, value, len, &tag, &has_tag))
+            return 0;
+        op->tag = tag, op->tagbits = has_tag ? 64 : 0;
+    } else {
+        snprintf(value, len, "%s", op->version); /* made without an ETag */
+        op->tagbits = 0;
+    }
+    return 1;
+}
 
 static void on_avatar_object(void *arg, const cameo__s3_result_t *res)
 {
     avatar_op_t *op = arg;
     int err = res->err;
     cameo_blob_t blob = {0};
-    if (err == CAMEO_OK) {
+    uint64_t tag = op->tagbits > 0 && res->etag != NULL ? XXH3_64bits(res->etag, strlen(res->etag)) : 0;
+    if (err == CAMEO_OK && op->tagbits > 0 && (res->etag == NULL || tag >> (64 - op->tagbits) != op->tag)) {
+        /* Replaced in place since the profile named it: not this version. */
+        COUNT(op->o, replaced);
+        cameo_log(CAMEO_LOG_INFO, "avatar_object_replaced", "origin=http id=%s version=%s", op->id,
+                  op->version);
+        err = CAMEO_ENOTFOUND;
+    } else if (err == CAMEO_OK) {
         const char *type = cameo_image_type(res->body, res->len);
         if (type == NULL) {
             cameo_log(CAMEO_LOG_ERROR, "s3_object_corrupt",
@@ -829,8 +1023,9 @@ static int avatar_fetch(avatar_op_t *op, const char *value)
 }
 
 /* The profile read again for a hash-shaped version the map did not know:
- * parsing it put the current version into the map. A version that is still
- * unknown (superseded, or the map forgot it) is taken as a plain value. */
+ * making its version put the current one into the map. A version that is
+ * still unknown (superseded, or made by another instance from an ETag the
+ * object no longer has) is no avatar. */
 static void on_avatar_profile(void *arg, int err, const cameo_profile_rec_t *recs, size_t n)
 {
     avatar_op_t *op = arg;
@@ -839,9 +1034,7 @@ static void on_avatar_profile(void *arg, int err, const cameo_profile_rec_t *rec
             err = recs[i].err; /* say a bad profile: ask again next time */
     if (err == CAMEO_OK) {
         char value[CAMEO_S3_KEY_MAX + 1];
-        if (!avmap_get(op->o, op->id, op->version, value, sizeof(value)))
-            snprintf(value, sizeof(value), "%s", op->version);
-        err = avatar_fetch(op, value);
+        err = value_of_version(op, value, sizeof(value)) ? avatar_fetch(op, value) : CAMEO_ENOTFOUND;
         if (err == CAMEO_OK)
             return;
     }
@@ -869,8 +1062,8 @@ static int http_get_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char 
     snprintf(op->version, sizeof(op->version), "%s", version);
     char value[CAMEO_S3_KEY_MAX + 1];
     int rc;
-    if (!hash_shaped(version) || avmap_get(o, id, version, value, sizeof(value))) {
-        rc = avatar_fetch(op, hash_shaped(version) ? value : version);
+    if (value_of_version(op, value, sizeof(value))) {
+        rc = avatar_fetch(op, value);
     } else {
         COUNT(o, avatar_lookups);
         const char *ids[1] = {op->id};
@@ -889,7 +1082,10 @@ static int http_avatar_url(cameo_origin_t *base, const char *id, const char *ver
     if (id == NULL || version == NULL || url == NULL || !cameo_id_valid(id, strlen(id)) ||
         !cameo_version_valid(version, strlen(version)))
         return CAMEO_EINVAL;
-    if (hash_shaped(version) && !avmap_get(o, id, version, value, sizeof(value))) {
+    avatar_op_t op = {.o = o}; /* only what value_of_version reads */
+    snprintf(op.id, sizeof(op.id), "%s", id);
+    snprintf(op.version, sizeof(op.version), "%s", version);
+    if (!value_of_version(&op, value, sizeof(value))) {
         /* Not seen here (say the profile came from another instance through
          * Redis): cameo's own path, whose first read looks the value up. */
         int n = snprintf(url, len, "/v1/avatars/%s/%s", id, version);
@@ -899,8 +1095,6 @@ static int http_avatar_url(cameo_origin_t *base, const char *id, const char *ver
             *expires_at = 0;
         return CAMEO_OK;
     }
-    if (!hash_shaped(version))
-        snprintf(value, sizeof(value), "%s", version);
     if (key_of_value(o, value, strlen(value), key, sizeof(key)) != CAMEO_OK)
         return CAMEO_EINVAL;
     return cameo__s3_presign(o->s3, key, now_unix_s, url, len, expires_at);
@@ -965,10 +1159,14 @@ static int http_status(cameo_origin_t *base, char *buf, size_t len)
     pthread_mutex_unlock(&o->lock);
     char s3[600] = "";
     if (o->s3 != NULL) {
-        size_t n =
-            (size_t)snprintf(s3, sizeof(s3), "; avatar profile lookups %llu, map slots replaced %llu; ",
-                             (unsigned long long)atomic_load(&o->avatar_lookups),
-                             (unsigned long long)atomic_load(&o->avmap_replaced));
+        size_t n = (size_t)snprintf(
+            s3, sizeof(s3),
+            "; avatar HEADs %llu (failed %llu), objects replaced %llu, profile lookups %llu, "
+            "map slots replaced %llu; ",
+            (unsigned long long)atomic_load(&o->heads), (unsigned long long)atomic_load(&o->heads_failed),
+            (unsigned long long)atomic_load(&o->replaced),
+            (unsigned long long)atomic_load(&o->avatar_lookups),
+            (unsigned long long)atomic_load(&o->avmap_replaced));
         (void)cameo__s3_status(o->s3, s3 + n, sizeof(s3) - n);
     }
     snprintf(buf, len, "%s; breaker %s, %u failed in a row, last failure: %s; requests %llu, retries %llu%s",

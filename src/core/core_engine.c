@@ -30,6 +30,7 @@
 #include "cameo/log.h"
 #include "cameo/media.h"
 #include "cameo/resp.h"
+#include "core/core_rand.h"
 
 #define TIERS_MAX 4
 #define FLIGHT_SHARDS 16
@@ -764,11 +765,8 @@ static int refresh_due(const cameo_engine_t *e, const cameo_entry_t *hit, uint64
         now >= hit->expires_at || hit->key_len < 2 || memcmp(hit->key, "p:", 2) != 0)
         return 0;
     if (ra_rng == 0)
-        ra_rng = (uint64_t)(uintptr_t)&ra_rng * 0x9E3779B97F4A7C15ull | 1;
-    ra_rng ^= ra_rng << 13;
-    ra_rng ^= ra_rng >> 7;
-    ra_rng ^= ra_rng << 17;
-    double u = (double)(ra_rng >> 11) / 9007199254740992.0; /* [0, 1) */
+        ra_rng = cameo__rand_seed(&ra_rng);
+    double u = (double)(cameo__rand_next(&ra_rng) >> 11) / 9007199254740992.0; /* [0, 1) */
     return u < exp(-3.0 * (double)(hit->expires_at - now) / (double)w);
 }
 

@@ -53,6 +53,7 @@
 #include "cameo/media.h"
 #include "cameo/origin.h"
 #include "core/core_loopmap.h"
+#include "core/core_rand.h"
 #include "origin/origin_curl.h"
 #include "origin/origin_s3.h"
 #include "origin/origin_s3_sign.h"
@@ -224,14 +225,6 @@ static void breaker_failure(http_origin_t *o, call_t *c, uint64_t now, const cha
 static slot_t *slot_of(http_origin_t *o, cameo_loop_t *loop)
 {
     return cameo__loopmap_get(&o->loops, loop);
-}
-
-static uint64_t rng_next(slot_t *s)
-{
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
 }
 
 /* ---- results: what the callback gets ---- */
@@ -772,7 +765,7 @@ static void on_part_done(void *arg, const cameo__curl_result_t *res)
         uint64_t cap = o->cfg.backoff_ms << (p->attempt - 1 < 16 ? p->attempt - 1 : 16);
         COUNT(o, retries);
         p->deferred_err = CAMEO_OK;
-        s->loop->timer_arm(p->timer, cap > 0 ? rng_next(s) % (cap + 1) : 0);
+        s->loop->timer_arm(p->timer, cap > 0 ? cameo__rand_next(&s->rng) % (cap + 1) : 0);
     } else {
         part_end(p, err);
     }
@@ -1116,7 +1109,7 @@ static int http_attach(cameo_origin_t *base, cameo_loop_t *loop)
         return CAMEO_ENOMEM;
     }
     s->loop = loop;
-    s->rng = ((uint64_t)(uintptr_t)loop * 0x9E3779B97F4A7C15ull) | 1;
+    s->rng = cameo__rand_seed(s);
     rc = cameo__loopmap_add(&o->loops, loop, s, NULL);
     if (rc != CAMEO_OK) {
         cameo__curl_free(s->curl);

@@ -188,6 +188,7 @@
 #include "cameo/metrics.h"
 #include "cameo/tier.h"
 #include "core/core_loopmap.h"
+#include "core/core_rand.h"
 
 #define CAMEO_REDIS_MAX_KEYS 1000 /* per get_async / remove_async (tier.h) */
 #define REDIS_MAX_PREFIX 256
@@ -389,7 +390,7 @@ struct conn {
     cameo_timer_t *retry_t;    /* reconnect */
     uint64_t deadline_at;      /* when deadline_t fires; 0: disarmed */
     uint64_t backoff_ms;
-    uint64_t rng;   /* xorshift64* state: jitter */
+    uint64_t rng;   /* core_rand.h state: jitter */
     unsigned in_cb; /* depth of callers' callbacks running (detach is refused inside) */
     bool detaching;
     bool was_ready;            /* this context reached READY (for the disconnect log line) */
@@ -478,14 +479,6 @@ static const char *loggable(redis_tier_t *t, const char *msg)
     if (t->pass_len > 0 && memmem(msg, strlen(msg), t->pass, t->pass_len) != NULL)
         return "(withheld)";
     return msg;
-}
-
-static uint64_t rng_next(conn_t *c)
-{
-    c->rng ^= c->rng >> 12;
-    c->rng ^= c->rng << 25;
-    c->rng ^= c->rng >> 27;
-    return c->rng * 0x2545F4914F6CDD1Dull;
 }
 
 static conn_t *conn_of(redis_tier_t *t, cameo_loop_t *loop)
@@ -1167,7 +1160,7 @@ static void conn_retry_later(conn_t *c)
     /* Equal jitter: half the backoff, plus up to the other half at random,
      * so loops and instances that lost Redis together come back spread. */
     uint64_t b = c->backoff_ms;
-    uint64_t delay = b / 2 + rng_next(c) % (b / 2 + 1);
+    uint64_t delay = b / 2 + cameo__rand_next(&c->rng) % (b / 2 + 1);
     c->backoff_ms = b * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : b * 2;
     c->loop->timer_arm(c->retry_t, delay);
 }
@@ -1516,7 +1509,7 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
     c->bus = bus;
     c->state = CONN_DOWN;
     c->backoff_ms = REDIS_BACKOFF_MIN_MS;
-    c->rng = (cameo_wall_ms() ^ (uint64_t)(uintptr_t)c) * 0x9E3779B97F4A7C15ull | 1;
+    c->rng = cameo__rand_seed(c);
     c->deadline_t = loop->timer_new(loop, conn_on_deadline, c);
     c->retry_t = loop->timer_new(loop, conn_on_retry, c);
     if (bus)
@@ -1693,7 +1686,7 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
     if (ttl > REDIS_MAX_TTL_MS)
         ttl = REDIS_MAX_TTL_MS;
     uint64_t j = ttl * t->jitter_pct / 100;
-    ttl = ttl - j + rng_next(c) % (2 * j + 1);
+    ttl = ttl - j + cameo__rand_next(&c->rng) % (2 * j + 1);
     if (ttl == 0)
         ttl = 1;
 

@@ -73,7 +73,7 @@ typedef void (*cameo_origin_write_cb)(void *arg, int err, const cameo_profile_re
 typedef void (*cameo_origin_list_cb)(void *arg, int err, const char *const *ids, size_t n);
 
 typedef struct cameo_origin_ops {
-    const char *name; /* "local", "s3", "http": the origin label in metrics */
+    const char *name; /* "local", "local+s3", "http": the origin label in metrics */
 
     /* Reads the users named by ids[0..n) in one batched query (n <= 1000). */
     int (*get_profiles)(cameo_origin_t *o, cameo_loop_t *loop, const char *const *ids, size_t n,

@@ -20,7 +20,7 @@
 #include "cameo/cameo.h"
 #include "cameo/log.h"
 
-#define HDR_VALUE_MAX 256 /* ETag and Content-Type values kept, longer ones cut */
+#define HDR_VALUE_MAX 256 /* ETag value kept, a longer one cut */
 
 typedef struct xfer {
     struct xfer *prev, *next; /* the multi's list of active transfers */
@@ -33,7 +33,6 @@ typedef struct xfer {
     size_t len, cap, max;
     int toobig;
     char etag[HDR_VALUE_MAX];
-    char ctype[HDR_VALUE_MAX];
     char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -108,7 +107,6 @@ static void xfer_finish(xfer_t *x, int err)
         res.body = x->body != NULL ? x->body : "";
         res.len = x->len;
         res.etag = x->etag[0] ? x->etag : NULL;
-        res.ctype = x->ctype[0] ? x->ctype : NULL;
     }
     x->cb(x->arg, &res);
     curl_easy_cleanup(x->easy);
@@ -243,11 +241,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     xfer_t *x = arg;
     size_t len = size * n;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        x->etag[0] = x->ctype[0] = '\0'; /* a new response (after a 100 or a redirect) */
+        x->etag[0] = '\0'; /* a new response (after a 100 or a redirect) */
         x->len = 0;
     }
     keep_header(p, len, "etag", x->etag);
-    keep_header(p, len, "content-type", x->ctype);
     return len;
 }
 

@@ -32,7 +32,6 @@ typedef struct cameo__curl_result {
     const char *body; /* the response body, NUL-terminated (len excludes the NUL) */
     size_t len;
     const char *etag;   /* the response's ETag header value, or NULL */
-    const char *ctype;  /* its Content-Type, or NULL */
     const char *detail; /* libcurl's one-line message on failure, else "" */
 } cameo__curl_result_t;
 

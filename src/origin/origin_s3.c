@@ -298,12 +298,8 @@ static void on_done(void *arg, const cameo__curl_result_t *cr)
 {
     req_t *r = arg;
     cameo__s3_t *s = r->s;
-    cameo__s3_result_t res = {.err = cr->err,
-                              .status = cr->status,
-                              .body = cr->body,
-                              .len = cr->len,
-                              .etag = cr->etag,
-                              .ctype = cr->ctype};
+    cameo__s3_result_t res = {
+        .err = cr->err, .status = cr->status, .body = cr->body, .len = cr->len, .etag = cr->etag};
     char msg[200], code[64];
     int failing = 0;
     const char *m = method_name[r->method];

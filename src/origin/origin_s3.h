@@ -44,8 +44,7 @@ typedef struct cameo__s3_result {
     long status;      /* HTTP status, 0 without an answer */
     const char *body; /* GET: the object (len bytes); otherwise S3's answer */
     size_t len;
-    const char *etag;  /* the ETag header, quotes included, or NULL */
-    const char *ctype; /* the Content-Type header, or NULL */
+    const char *etag; /* the ETag header, quotes included, or NULL */
 } cameo__s3_result_t;
 
 typedef void (*cameo__s3_cb)(void *arg, const cameo__s3_result_t *res);

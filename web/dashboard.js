@@ -79,10 +79,13 @@ function advise(s, m, ready, rates) {
   const redis = ready && ready.tiers && ready.tiers.redis;
   if (redis && redis.status !== 'ok')
     tips.push(['warn', `Redis is ${redis.status}: reads go to the store, slower, and other instances' changes may arrive late. ${redis.detail || ''}`]);
-  if (ready && ready.origin && ready.origin.status !== 'ok')
-    tips.push(['warn', `The store is down: ${ready.origin.detail}. Requests that miss the cache fail with 503.`]);
+  const origin = ready && ready.origin;
+  if (origin && origin.status === 'degraded')
+    tips.push(['warn', `The service behind the ${origin.name} origin is failing: ${origin.detail}. Cached profiles are still served (stale ones for up to --stale-if-error); reads that miss every tier get 502 until it recovers.`]);
+  else if (origin && origin.status !== 'ok')
+    tips.push(['warn', `The ${origin.name} origin is down: ${origin.detail}. Reads that miss every tier and writes fail (502 or 503, see docs/api.md); this instance reports unready.`]);
   if (rates.originErrors > 0)
-    tips.push(['warn', `The store answers errors (${rates.originErrors.toFixed(2)}/s): see the log for level=error lines.`]);
+    tips.push(['warn', `The origin answers errors (${rates.originErrors.toFixed(2)}/s): see the log for level=warn and level=error lines.`]);
   if (s.latency_ms && s.latency_ms.p99 > 50)
     tips.push(['warn', `p99 latency is ${s.latency_ms.p99.toFixed(1)} ms: look at the origin call rate and the store's disk; more --workers helps only if the CPU is busy.`]);
   const timeouts = sum(m, 'cameo_tier_timeouts_total');

@@ -704,7 +704,20 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
     return f;
 }
 
-/* A fill of one key: joins or starts its flight. w may be NULL (refresh). */
+/* Starts the origin call of new flight f alone. */
+static void fill_start_one(cameo_engine_t *e, flight_t *f, fill_kind_t kind, cameo_loop_t *loop, uint64_t now)
+{
+    fill_call_t *c = call_new(e, kind, loop, now, 1);
+    if (c == NULL) {
+        flight_complete(e, f, CAMEO_ENOMEM, NULL, 0); /* its waiters get their answer */
+        return;
+    }
+    c->flights[0] = f;
+    c->n = 1;
+    fill_start(e, c);
+}
+
+/* A read's fill of one key: joins or starts its flight, w its waiter. */
 static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
                     const char *version, uint64_t now, cameo_read_t *w, cameo_entry_t *fallback)
 {
@@ -718,17 +731,11 @@ static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     }
     if (f == NULL)
         return err;
-    fill_call_t *c = call_new(e, kind, w->loop, now, 1);
-    if (c == NULL) {
-        flight_complete(e, f, CAMEO_ENOMEM, NULL, 0);
-        return CAMEO_OK; /* the waiter has its answer */
-    }
-    c->flights[0] = f;
-    c->n = 1;
-    fill_start(e, c);
+    fill_start_one(e, f, kind, w->loop, now);
     return CAMEO_OK;
 }
 
+/* A background refresh of one key served stale: no waiter. */
 static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
                     const char *version, uint64_t now, cameo_loop_t *loop)
 {
@@ -739,14 +746,7 @@ static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     if (f == NULL)
         return; /* one is running already */
     cameo_metrics_inc(&e->metrics->refreshes);
-    fill_call_t *c = call_new(e, kind, loop, now, 1);
-    if (c == NULL) {
-        flight_complete(e, f, CAMEO_ENOMEM, NULL, 0);
-        return;
-    }
-    c->flights[0] = f;
-    c->n = 1;
-    fill_start(e, c);
+    fill_start_one(e, f, kind, loop, now);
 }
 
 /*

@@ -167,9 +167,12 @@ int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_w
 void cameo_engine_invalidate(cameo_engine_t *e, const char *id);
 
 /* Invalidates ids[0..n) everywhere: the local tiers at once, then the
- * remote tier in one round trip from w->loop. Returns CAMEO_OK when all is
- * done already (no remote tier, or it is away: its copies then expire by
- * their TTL), or CAMEO_EPENDING and w->done runs later with w->err OK. */
+ * remote tier in one round trip from w->loop, and announces a
+ * "profile.updated" event per id (so open pages read the profile again) to
+ * this instance's event streams and, after the removal on the same
+ * connection, to the other instances through the bus. Returns CAMEO_OK when
+ * all is done already (no remote tier, or it is away: its copies then expire
+ * by their TTL), or CAMEO_EPENDING and w->done runs later with w->err OK. */
 int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_t n, cameo_write_t *w);
 
 /* Each worker loop calls attach on its thread as it starts, and detach as

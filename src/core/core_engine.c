@@ -1165,6 +1165,33 @@ int cameo_engine_delete_avatar(cameo_engine_t *e, const char *id, uint64_t now_w
                              : e->origin->ops->delete_avatar(e->origin, w->loop, id, now_wall, on_write, w));
 }
 
+/* The change events of an invalidation, one "profile.updated" per id (the
+ * profile may have changed at the origin), as for a write: to this
+ * instance's hub, and with bus to the other instances. */
+static void announce_invalidated(cameo_engine_t *e, cameo_loop_t *loop, const char *const *ids, size_t n,
+                                 int bus)
+{
+    if (e->cfg.hub == NULL)
+        return;
+    bus = bus && e->has_bus && e->remote->ops->publish_event != NULL;
+    uint64_t at = cameo_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        cameo_event_t ev;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(ev.type, sizeof(ev.type), "profile.updated");
+        snprintf(ev.user, sizeof(ev.user), "%s", ids[i]);
+        ev.at_ms = at;
+        cameo_hub_new_id(e->cfg.hub, &ev);
+        cameo_hub_publish(e->cfg.hub, &ev);
+        if (bus) {
+            char json[CAMEO_EVENT_DATA_MAX];
+            size_t len = cameo_event_json(&ev, json, sizeof(json));
+            if (len > 0)
+                e->remote->ops->publish_event(e->remote, loop, json, len);
+        }
+    }
+}
+
 static void on_invalidated(void *arg, int err)
 {
     (void)err; /* counted by the tier */
@@ -1177,8 +1204,10 @@ int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_
 {
     for (size_t i = 0; i < n; i++)
         cameo_engine_invalidate(e, ids[i]);
-    if (e->remote == NULL || n == 0)
+    if (e->remote == NULL || n == 0) {
+        announce_invalidated(e, w->loop, ids, n, 0);
         return CAMEO_OK;
+    }
     char *buf = malloc(n * CAMEO_KEY_MAX);
     cameo_key_t *keys = malloc(n * sizeof(*keys));
     int rc = CAMEO_ENOMEM;
@@ -1192,6 +1221,8 @@ int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_
         if (rc == CAMEO_OK && e->has_bus)
             cameo_metrics_inc(&e->metrics->bus_sent);
     }
+    /* Same connection, after the removal: others invalidate, then announce. */
+    announce_invalidated(e, w->loop, ids, n, rc == CAMEO_OK);
     free(buf);
     free(keys);
     return rc == CAMEO_OK ? CAMEO_EPENDING : CAMEO_OK;

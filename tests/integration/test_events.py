@@ -242,6 +242,23 @@ def test_avatar_events(cameo):
         check_event(s.events_for(u, 1)[0], "avatar.deleted", u)
 
 
+def test_invalidate_announces_profile_updated_per_id(cameo):
+    """An app that changed users behind cameo (a user service, mode 2) says so
+    with POST /v1/invalidate: open pages must learn, as for a write."""
+    u, v, w = uid("inv"), uid("inv"), uid("inv")
+    cameo.put_user(u, {"name": "Ada"})
+    with open_stream(cameo) as s:
+        st, _, body = cameo.admin("POST", "/v1/invalidate", body={"ids": [u, v, u]})
+        assert st == 200, (st, body)
+        cameo.put_user(w, {"name": "after"})  # a marker: events come in order
+        evs = []
+        while not evs or data_of(evs[-1])["user"] != w:
+            evs.append(s.next_event())
+        assert [data_of(e)["user"] for e in evs] == [u, v, w], evs  # duplicates collapse
+        check_event(evs[0], "profile.updated", u)
+        check_event(evs[1], "profile.updated", v)  # unknown here: still announced
+
+
 def test_every_stream_gets_each_event_once(cameo):
     """Streams on both workers (--workers 2) see the same events, in order."""
     u = uid("evm")

@@ -223,6 +223,25 @@ def test_events_of_writes_through_a_reach_b_with_the_same_ids(pair, watches):
     c.no_5xx()
 
 
+def test_invalidate_through_a_is_announced_on_b_with_the_same_ids(pair, watches):
+    a, b = pair
+    c = Client()
+    sa, sb = watches(a, "A"), watches(b, "B")
+    u = uid("inv")
+    c.put(a, u, {"name": "Ada"})
+    for w in (sa, sb):
+        w.expect(u)
+    assert c.get(b, u)[1]["name"] == "Ada"  # B holds u (and Redis does)
+    st, _, body = c.req(a, "POST", "/v1/invalidate", body={"ids": [u]}, admin=True)
+    assert st == 200, (st, body)
+    ea, eb = sa.expect(u)[0], sb.expect(u)[0]
+    check_event(ea, "profile.updated", u)
+    assert eb["id"] == ea["id"] and data_of(eb) == data_of(ea)
+    for w in (sa, sb):
+        assert not w.quiet(), "one event per invalidated id"
+    c.no_5xx()
+
+
 # --------------------------------------------------------------------------
 # 2. When B announces a change, B already serves it
 

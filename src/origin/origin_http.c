@@ -26,7 +26,10 @@
  *                          (id, version) -> (value, ETag hash);
  *   VALUE, or "h" and XXH3(VALUE) in the map, without the ETag's part, when
  *                          the HEAD could not be made or answered (S3 down,
- *                          slow or busy): a read of that URL is not checked.
+ *                          slow or busy) and this instance has not seen the
+ *                          object's ETag before (the last one seen, per
+ *                          object in a table of ETAG_SLOTS, keeps the version
+ *                          from flapping): a read of that URL is not checked.
  * A missing object (HEAD 404) is no avatar. get_avatar turns the version
  * back into the value (from the version itself; or from the avatar map; or,
  * on a miss, by reading the profile again through get_profiles), GETs the
@@ -66,6 +69,7 @@
 #define TEMPLATE_MAX 512    /* avatar_key_template */
 #define AVMAP_SLOTS 4096    /* hash-shaped avatar versions remembered (direct-mapped) */
 #define HEAD_PARALLEL 16    /* object HEADs in flight per call */
+#define ETAG_SLOTS 4096     /* last ETag hash seen per object (direct-mapped) */
 #define TAG_SUFFIX 14       /* ".e" and 12 hex digits: 48 bits of the ETag's hash */
 #define DEFAULT_TEMPLATE "avatars/{value}"
 
@@ -156,6 +160,11 @@ struct http_origin {
      * its slot (counted in avmap_replaced). */
     pthread_mutex_t avmap_lock;
     avmap_entry_t *avmap; /* avmap_lock; NULL without s3 */
+    /* The last ETag hash each object's HEAD answered, for when a HEAD gets
+     * no answer: the version stays what it was rather than flap. */
+    struct {
+        uint64_t value_hash, tag; /* value_hash 0: empty */
+    } * etags;                    /* avmap_lock; NULL without s3 */
 
     cameo_loopmap_t loops;       /* each attached loop's slot_t */
     pthread_mutex_t lock;        /* guards last_error */
@@ -398,26 +407,39 @@ static int avmap_get(http_origin_t *o, const char *id, const char *version, char
 }
 
 /* Writes into out the avatar version of user id's field value (len bytes)
- * for an object whose ETag is etag, or, with etag NULL, without one (see
+ * for an object whose ETag is etag. With etag NULL (the HEAD got no
+ * answer), the last ETag this instance saw for the object, else none (see
  * the header). */
 static void version_of_object(http_origin_t *o, const char *id, const char *value, size_t len,
                               const char *etag, char out[CAMEO_VERSION_MAX + 1])
 {
-    uint64_t tag = etag != NULL ? XXH3_64bits(etag, strlen(etag)) : 0, t;
-    if (etag != NULL && len <= CAMEO_VERSION_MAX - TAG_SUFFIX && cameo_version_valid(value, len)) {
+    uint64_t vh = XXH3_64bits(value, len) | 1, tag = 0, t;
+    size_t slot = (size_t)(vh % ETAG_SLOTS);
+    int known = etag != NULL;
+    if (known)
+        tag = XXH3_64bits(etag, strlen(etag));
+    pthread_mutex_lock(&o->avmap_lock);
+    if (known) {
+        o->etags[slot].value_hash = vh;
+        o->etags[slot].tag = tag;
+    } else if (o->etags[slot].value_hash == vh) {
+        tag = o->etags[slot].tag;
+        known = 1;
+    }
+    pthread_mutex_unlock(&o->avmap_lock);
+    if (known && len <= CAMEO_VERSION_MAX - TAG_SUFFIX && cameo_version_valid(value, len)) {
         snprintf(out, CAMEO_VERSION_MAX + 1, "%.*s.e%012llx", (int)len, value,
                  (unsigned long long)(tag >> 16));
         return;
     }
-    if (etag == NULL && cameo_version_valid(value, len) && !hash_shaped(value) &&
+    if (!known && cameo_version_valid(value, len) && !hash_shaped(value) &&
         tagged_value_len(value, &t) == 0) {
         memcpy(out, value, len), out[len] = '\0';
         return;
     }
-    snprintf(
-        out, CAMEO_VERSION_MAX + 1, "h%016llx",
-        (unsigned long long)(etag != NULL ? XXH3_64bits_withSeed(value, len, tag) : XXH3_64bits(value, len)));
-    avmap_put(o, id, out, value, len, tag, etag != NULL);
+    uint64_t h = known ? XXH3_64bits_withSeed(value, len, tag) : XXH3_64bits(value, len);
+    snprintf(out, CAMEO_VERSION_MAX + 1, "h%016llx", (unsigned long long)h);
+    avmap_put(o, id, out, value, len, tag, known);
 }
 
 /* Notes the avatar of result r, user id, named by doc: without a bucket its
@@ -1181,6 +1203,7 @@ static void http_destroy(cameo_origin_t *base)
     for (size_t i = 0; o->avmap != NULL && i < AVMAP_SLOTS; i++)
         free(o->avmap[i].value);
     free(o->avmap);
+    free(o->etags);
     cameo__s3_free(o->s3);
     pthread_mutex_destroy(&o->avmap_lock);
     pthread_mutex_destroy(&o->lock);
@@ -1268,10 +1291,12 @@ int cameo_origin_http_open(const cameo_http_origin_config_t *cfg, cameo_origin_t
         return CAMEO_ENOMEM;
     if (cfg->s3 != NULL) {
         int rc = cameo__s3_new(cfg->s3, &o->s3, errbuf, errlen);
-        if (rc == CAMEO_OK && (o->avmap = calloc(AVMAP_SLOTS, sizeof(*o->avmap))) == NULL)
+        if (rc == CAMEO_OK && ((o->avmap = calloc(AVMAP_SLOTS, sizeof(*o->avmap))) == NULL ||
+                               (o->etags = calloc(ETAG_SLOTS, sizeof(*o->etags))) == NULL))
             rc = CAMEO_ENOMEM;
         if (rc != CAMEO_OK) {
             cameo__s3_free(o->s3);
+            free(o->avmap);
             free(o);
             return rc;
         }

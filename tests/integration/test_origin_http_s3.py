@@ -247,6 +247,20 @@ def test_dead_bucket_is_a_502_never_cached_and_profiles_go_on(make_cameo, svc, s
     assert tagged("p1").fullmatch(version_of(d, "ann"))  # the bucket is back: the ETag too
 
 
+def test_an_s3_outage_does_not_change_versions_already_seen(make_cameo, svc, s3):
+    img = make_png(4, 2)
+    put_object(s3, key("p1"), img)
+    d = mode2(make_cameo, svc, s3)
+    v = version_of(d, "ann")
+    assert d.req("GET", "/v1/avatars/ann/" + v)[2] == img
+    s3.stop()
+    assert d.admin("POST", "/v1/invalidate", body={"ids": ["ann"]})[0] in (200, 204)
+    assert version_of(d, "ann") == v  # the last ETag seen: the URL pages hold stays
+    assert d.wait_log(r"avatar_head_failed .*id=ann")
+    assert "avatar HEADs 2 (failed 1)" in detail(d)
+    assert d.req("GET", "/v1/avatars/ann/" + v)[2] == img  # from memory
+
+
 def test_presigned_delivery_redirects_to_the_bucket(make_cameo, svc, s3):
     img, weird_img = make_png(5, 5), make_jpeg(b"weird")
     put_object(s3, key("p1"), img)

@@ -156,7 +156,8 @@ typedef struct cameo_local_config {
     const char *dir;
     unsigned threads;
     unsigned queue_max;
-    uint64_t blob_retention_ms; /* superseded avatar versions kept this long (0 means 7 days) */
+    uint64_t blob_retention_ms; /* superseded avatar versions (their S3 objects with blobs_elsewhere)
+                                 * kept this long (0 means 7 days) */
     /* Nonzero: avatar bytes live elsewhere (origin_blobs puts them in S3).
      * put_avatar then records the pointer (version, type, SHA-256 and size
      * of blob->data, hashed during the call) but stores no bytes, and
@@ -211,8 +212,11 @@ typedef struct cameo_s3_origin_config {
  * origin_blobs: "cameo owns the data" with avatar bytes in S3. Profiles and
  * avatar pointers go to local (an origin_local opened with blobs_elsewhere);
  * put_avatar writes the object, then the pointer; get_avatar reads the
- * object; avatar_url presigns it. Network work runs on the worker loops
- * (attach/detach). Takes ownership of local, also on failure (destroyed).
+ * object; avatar_url presigns it. The objects of versions local's GC
+ * collects (blob_retention_ms after they were superseded) are deleted from
+ * the bucket by the first loop to attach (src/origin/origin_local.h).
+ * Network work runs on the worker loops (attach/detach). Takes ownership of
+ * local, also on failure (destroyed).
  * Returns CAMEO_OK and *out, or CAMEO_EINVAL / CAMEO_ENOMEM with a one-line
  * message naming the setting (never a secret) in errbuf.
  */

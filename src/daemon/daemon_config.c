@@ -78,6 +78,11 @@ static const opt_t opts[] = {
      OFF(log_level)},
     {"--max-avatar-size", "CAMEO_MAX_AVATAR_SIZE", "5MiB", "largest avatar upload", T_SIZE,
      OFF(max_avatar_size)},
+    {"--blob-retention", "CAMEO_BLOB_RETENTION", "7d",
+     "a replaced or deleted avatar stays readable at least this long, then its bytes (its S3 object with "
+     "--blobs "
+     "s3://) are deleted",
+     T_DURATION, OFF(blob_retention_ms)},
     {"--ttl", "CAMEO_TTL", "5m", "how long a cached profile is fresh", T_DURATION, OFF(ttl_ms)},
     {"--grace", "CAMEO_GRACE", "1m", "after the TTL, served stale while one refresh runs", T_DURATION,
      OFF(grace_ms)},
@@ -598,6 +603,10 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
         snprintf(
             errbuf, errlen,
             "--blobs: with --users-url, avatar objects are named by a profile field: add --avatar-field");
+        return -1;
+    }
+    if (cfg->blob_retention_ms == 0) {
+        snprintf(errbuf, errlen, "--blob-retention: expected a duration of at least 1ms");
         return -1;
     }
     if (cfg->presign_bucket_ms + cfg->presign_min_validity_ms > 7 * 86400000ull) {

@@ -56,7 +56,8 @@ typedef struct cameo_config {
     unsigned s3_max_concurrent;
     int avatar_presigned; /* --avatar-delivery presigned */
     uint64_t presign_bucket_ms, presign_min_validity_ms;
-    int seed_demo; /* seed demo users into an empty store (daemon_seed.h) */
+    uint64_t blob_retention_ms; /* superseded avatar versions (and their S3 objects) kept this long */
+    int seed_demo;              /* seed demo users into an empty store (daemon_seed.h) */
 } cameo_config_t;
 
 /* Parses the arguments of `serve` (argv[0] is the first flag) over the

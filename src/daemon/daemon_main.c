@@ -179,7 +179,8 @@ static int serve(int argc, char **argv)
                   cfg.users_batch_size, cfg.avatar_field[0] ? cfg.avatar_field : "-", cfg.s3_prefix,
                   cfg.s3_prefix[0] ? "/" : "", cfg.blobs_s3 ? cfg.avatar_key_template : "-");
     } else {
-        cameo_local_config_t lcfg = {.dir = cfg.data_dir, .blobs_elsewhere = cfg.blobs_s3};
+        cameo_local_config_t lcfg = {
+            .dir = cfg.data_dir, .blob_retention_ms = cfg.blob_retention_ms, .blobs_elsewhere = cfg.blobs_s3};
         if (cameo_origin_local_open(&lcfg, &origin, err, sizeof(err)) != CAMEO_OK) {
             fprintf(stderr, "cameo: --data: %s\n", err);
             goto out;

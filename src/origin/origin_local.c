@@ -17,10 +17,13 @@
  * given), caching, metrics export, the clock (now_wall comes in as an
  * argument). Never calls back into the engine except through callbacks.
  *
- * Schema, PRAGMA user_version 1 (see schema_v1 below):
+ * Schema, PRAGMA user_version 2 (see schema_v1 and schema_v2 below; a
+ * version 1 database is migrated when opened):
  *   blobs(sha256 PK, data, size)                      identical bytes stored once
  *   avatars(id, version, sha256 -> blobs, content_type, created_at, superseded_at)
  *   users(id PK, doc, avatar_version, updated_at), (id, avatar_version) -> avatars
+ *   object_gc(id, version PK, queued_at, attempts, not_before, claimed_until)
+ *                                                     S3 objects to delete (v2)
  * Invariant: the avatars row a user points to has superseded_at NULL, so GC
  * (which deletes superseded rows older than blob_retention_ms, then the blobs
  * they leave unreferenced) never removes a current avatar; the foreign keys
@@ -32,7 +35,12 @@
  * gets the record too; delete_profile's gets NULL.
  * With blobs_elsewhere (origin_blobs keeps the bytes in S3) a blobs row
  * holds the SHA-256 and size of an avatar but zero bytes of data, and
- * get_avatar is not supported; the schema and GC are the same.
+ * get_avatar is not supported. GC then also queues the (id, version) of each
+ * avatars row it removes in object_gc, the outbox origin_blobs drains through
+ * origin_local.h (claim, then report): a version is queued only once no user
+ * points to it, and put_avatar of a queued version takes it out of the
+ * outbox (or fails with CAMEO_EBUSY while a claim holds it), in the same
+ * transaction. Without blobs_elsewhere nothing is queued.
  *
  * Locks: one mutex, local_t.mu, guarding the queue, the counters and the
  * health fields. SQLite locks are only ever taken by workers while they do
@@ -43,6 +51,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +62,9 @@
 #include <sqlite3.h>
 
 #include "cameo/origin.h"
+#include "origin/origin_local.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define DEFAULT_THREADS 2
 #define MAX_THREADS 64
@@ -63,6 +73,7 @@
 #define MAX_BATCH 1000          /* ids per get_profiles */
 #define CONTENT_TYPE_MAX 127    /* longest MIME type we store, without NUL */
 #define GC_BATCH 100            /* superseded avatar rows removed per write at most */
+#define GC_CLAIM_MAX 1000       /* outbox rows per cameo__local_gc_claim or _done at most */
 #define WAL_SIZE_LIMIT 67108864 /* bytes the WAL file is truncated to after a checkpoint */
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -83,6 +94,17 @@ static const char schema_v1[] =
     " updated_at INTEGER NOT NULL, FOREIGN KEY(id, avatar_version) REFERENCES avatars(id, version));"
     "PRAGMA user_version = 1;";
 
+/* Version 2: the outbox of S3 objects to delete (blobs_elsewhere). A row is
+ * an avatar version GC removed; origin_blobs claims due rows (not_before and
+ * claimed_until in the past), leasing them until claimed_until, and deletes
+ * each row once its object is gone, or sets attempts and not_before to retry. */
+static const char schema_v2[] =
+    "CREATE TABLE object_gc(id TEXT NOT NULL, version TEXT NOT NULL, queued_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, not_before INTEGER NOT NULL DEFAULT 0,"
+    " claimed_until INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(id, version));"
+    "CREATE INDEX object_gc_due ON object_gc(not_before);"
+    "PRAGMA user_version = 2;";
+
 /* Prepared statements, cached per connection and prepared on first use. */
 enum stmt_id {
     ST_BEGIN,
@@ -101,6 +123,13 @@ enum stmt_id {
     ST_GET_AVATAR,
     ST_GC_AVATARS,
     ST_GC_BLOB,
+    ST_GC_QUEUE,
+    ST_GC_UNQUEUE,
+    ST_GC_QUEUED,
+    ST_GC_DROP_REVIVED,
+    ST_GC_CLAIM,
+    ST_GC_FORGET,
+    ST_GC_RETRY,
     ST_LIST_IDS,
     ST_COUNT
 };
@@ -128,10 +157,30 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "SET superseded_at = NULL RETURNING sha256",
     [ST_GET_AVATAR] = "SELECT b.data, a.content_type FROM avatars a JOIN blobs b ON b.sha256 = a.sha256 "
                       "WHERE a.id = ?1 AND a.version = ?2",
-    [ST_GC_AVATARS] = "DELETE FROM avatars WHERE rowid IN (SELECT rowid FROM avatars WHERE superseded_at "
-                      "IS NOT NULL AND superseded_at < ?1 LIMIT " STR(GC_BATCH) ") RETURNING sha256",
+    [ST_GC_AVATARS] =
+        "DELETE FROM avatars WHERE rowid IN (SELECT rowid FROM avatars WHERE superseded_at "
+        "IS NOT NULL AND superseded_at < ?1 LIMIT " STR(GC_BATCH) ") RETURNING sha256, id, version",
     [ST_GC_BLOB] =
         "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM avatars WHERE sha256 = ?1)",
+    /* The outbox (blobs_elsewhere). A version already queued keeps its row. */
+    [ST_GC_QUEUE] = "INSERT INTO object_gc(id, version, queued_at) VALUES(?1, ?2, ?3) "
+                    "ON CONFLICT(id, version) DO NOTHING",
+    /* A version put again is current: its object must stay. Not while a
+     * claim holds the row (its DELETE may be in flight): ST_GC_QUEUED. */
+    [ST_GC_UNQUEUE] = "DELETE FROM object_gc WHERE id = ?1 AND version = ?2 AND claimed_until <= ?3",
+    [ST_GC_QUEUED] = "SELECT 1 FROM object_gc WHERE id = ?1 AND version = ?2",
+    /* Never hand out a version an avatars row names again (defence in depth:
+     * put_avatar already removed such rows). */
+    [ST_GC_DROP_REVIVED] = "DELETE FROM object_gc WHERE rowid IN (SELECT g.rowid FROM object_gc g "
+                           "WHERE g.not_before <= ?1 AND g.claimed_until <= ?1 AND EXISTS (SELECT 1 "
+                           "FROM avatars a WHERE a.id = g.id AND a.version = g.version) LIMIT ?2)",
+    [ST_GC_CLAIM] = "UPDATE object_gc SET claimed_until = ?2 WHERE rowid IN (SELECT g.rowid FROM object_gc g "
+                    "WHERE g.not_before <= ?1 AND g.claimed_until <= ?1 AND NOT EXISTS (SELECT 1 FROM "
+                    "avatars a WHERE a.id = g.id AND a.version = g.version) ORDER BY g.not_before LIMIT ?3) "
+                    "RETURNING id, version, attempts",
+    [ST_GC_FORGET] = "DELETE FROM object_gc WHERE id = ?1 AND version = ?2",
+    [ST_GC_RETRY] = "UPDATE object_gc SET claimed_until = 0, attempts = ?3, not_before = ?4 "
+                    "WHERE id = ?1 AND version = ?2",
     /* The primary key's index gives the order (BINARY: byte order). */
     [ST_LIST_IDS] = "SELECT id FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
 };
@@ -143,14 +192,17 @@ enum op_kind {
     OP_DELETE_PROFILE,
     OP_PUT_AVATAR,
     OP_DELETE_AVATAR,
-    OP_LIST_IDS
+    OP_LIST_IDS,
+    OP_GC_CLAIM,
+    OP_GC_DONE
 };
 
 static const char *const op_name[] = {
     [OP_GET_PROFILES] = "get_profiles", [OP_GET_AVATAR] = "get_avatar",
     [OP_PUT_PROFILE] = "put_profile",   [OP_DELETE_PROFILE] = "delete_profile",
     [OP_PUT_AVATAR] = "put_avatar",     [OP_DELETE_AVATAR] = "delete_avatar",
-    [OP_LIST_IDS] = "list_ids",
+    [OP_LIST_IDS] = "list_ids",         [OP_GC_CLAIM] = "gc_claim",
+    [OP_GC_DONE] = "gc_done",
 };
 
 /* One queued operation with copies of all its inputs. Owned by the queue
@@ -164,6 +216,8 @@ typedef struct job {
         cameo_origin_blob_cb blob;
         cameo_origin_write_cb write;
         cameo_origin_list_cb list;
+        cameo__gc_claim_cb claim;
+        cameo__gc_done_cb done;
     } cb;
     void *arg;
     uint64_t now_wall;
@@ -172,10 +226,14 @@ typedef struct job {
     char content_type[CONTENT_TYPE_MAX + 1];
     char sha256[65];      /* put_avatar with blobs_elsewhere: hex SHA-256 of the bytes, else "" */
     size_t blob_size;     /* put_avatar with blobs_elsewhere: their length */
-    size_t count;         /* get_profiles: number of ids; list_ids: the limit */
+    size_t count;         /* get_profiles: number of ids; list_ids, gc_claim: the limit; gc_done: objects */
+    uint64_t until;       /* gc_claim: the lease's end, ms since the epoch */
     size_t len;           /* bytes in data */
-    unsigned char data[]; /* doc, avatar bytes or the JSON array of ids; NUL-terminated */
+    unsigned char data[]; /* doc, avatar bytes, the JSON array of ids or gc_done's objects; NUL-terminated */
 } job_t;
+
+/* gc_done keeps its objects in data. */
+_Static_assert(offsetof(job_t, data) % _Alignof(cameo__gc_object_t) == 0, "job data alignment");
 
 typedef struct local local_t;
 
@@ -187,8 +245,9 @@ typedef struct worker {
     int started;
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
-    int fail_rc;    /* SQLite result code of the failure in the current job, 0 if none */
-    char fail[160]; /* its message */
+    int fail_rc;        /* SQLite result code of the failure in the current job, 0 if none */
+    unsigned gc_queued; /* objects the current write queued in object_gc */
+    char fail[160];     /* its message */
 } worker_t;
 
 struct local {
@@ -198,7 +257,11 @@ struct local {
     unsigned queue_max;  /* immutable after open */
     uint64_t retention_ms;
     int blobs_elsewhere; /* immutable after open: avatar bytes are not stored here */
-    worker_t *workers;   /* [nthreads] */
+    /* Set once by cameo__local_gc_notify before any write is submitted, then
+     * only read (by workers, after a write that queued objects commits). */
+    cameo__gc_notify_fn gc_notify;
+    void *gc_notify_arg;
+    worker_t *workers; /* [nthreads] */
 
     int sync_ready; /* mu and cv initialised; immutable after open */
     pthread_mutex_t mu;
@@ -501,30 +564,53 @@ out:
 }
 
 /* Deletes up to GC_BATCH avatar rows superseded before now_wall - retention,
- * then those of their blobs no other row references. Inside the caller's
- * write transaction. */
+ * then those of their blobs no other row references; with blobs_elsewhere,
+ * queues the object of each removed row in object_gc (w->gc_queued counts
+ * them). Inside the caller's write transaction. Only superseded rows go, so
+ * a version a user points to is never queued. */
 static int gc(worker_t *w, uint64_t now_wall)
 {
-    char sha[GC_BATCH][65];
+    struct gc_row {
+        char sha[65];
+        char id[CAMEO_ID_MAX + 1];
+        char version[CAMEO_VERSION_MAX + 1];
+    } *rows = NULL; /* GC_BATCH of them, 26 KB: off the stack */
     size_t n = 0;
     sqlite3_stmt *st;
     int rc, err = CAMEO_OK;
 
     if (now_wall <= w->o->retention_ms)
         return CAMEO_OK;
+    rows = malloc(GC_BATCH * sizeof *rows);
+    if (!rows)
+        return CAMEO_ENOMEM;
     for (rc = run(w, ST_GC_AVATARS, &st, "i", (int64_t)(now_wall - w->o->retention_ms)); rc == SQLITE_ROW;
          rc = sqlite3_step(st)) {
         const char *s = (const char *)sqlite3_column_text(st, 0);
+        const char *id = (const char *)sqlite3_column_text(st, 1);
+        const char *v = (const char *)sqlite3_column_text(st, 2);
         assert(n < GC_BATCH); /* the LIMIT */
-        if (n < GC_BATCH && s)
-            snprintf(sha[n++], sizeof sha[0], "%s", s);
+        if (n < GC_BATCH && s && id && v) {
+            snprintf(rows[n].sha, sizeof rows[n].sha, "%s", s);
+            snprintf(rows[n].id, sizeof rows[n].id, "%s", id);
+            snprintf(rows[n].version, sizeof rows[n].version, "%s", v);
+            n++;
+        }
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_err(w, rc);
-    for (size_t i = 0; i < n; i++)
-        RUN_DONE(w, ST_GC_BLOB, "s", sha[i]);
+    if (rc != SQLITE_DONE) {
+        err = db_err(w, rc);
+        goto err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        RUN_DONE(w, ST_GC_BLOB, "s", rows[i].sha);
+        if (w->o->blobs_elsewhere) {
+            RUN_DONE(w, ST_GC_QUEUE, "ssi", rows[i].id, rows[i].version, (int64_t)now_wall);
+            w->gc_queued += (unsigned)sqlite3_changes(w->db);
+        }
+    }
 err:
+    free(rows);
     return err;
 }
 
@@ -609,6 +695,18 @@ static int do_put_avatar(worker_t *w, job_t *j)
     sqlite3_reset(st);
     if (mismatch)
         return CAMEO_EINVAL;
+    if (w->o->blobs_elsewhere) {
+        /* This version is current again: its object, just written again by
+         * origin_blobs, must stay. A claimed row may have its DELETE in
+         * flight, which could remove the object after this write: refuse,
+         * and a later attempt (after the claim is reported) succeeds. */
+        RUN_DONE(w, ST_GC_UNQUEUE, "ssi", j->id, j->version, (int64_t)j->now_wall);
+        rc = run(w, ST_GC_QUEUED, NULL, "ss", j->id, j->version);
+        if (rc == SQLITE_ROW)
+            return CAMEO_EBUSY;
+        if (rc != SQLITE_DONE)
+            return db_err(w, rc);
+    }
     if (strcmp(old, j->version) == 0)
         return CAMEO_OK; /* already current: nothing else changes */
     if (old[0])
@@ -679,12 +777,83 @@ static void op_write(worker_t *w, job_t *j)
     health_note(w, j);
     j->cb.write(j->arg, CAMEO_OK, recp, created);
     free(mem);
+    if (w->gc_queued && w->o->gc_notify)
+        w->o->gc_notify(w->o->gc_notify_arg, w->gc_queued);
     return;
 err:
     tx_rollback(w);
     free(mem);
     health_note(w, j);
     j->cb.write(j->arg, err, NULL, 0);
+}
+
+/* Claims up to j->count due outbox rows until j->until, in one transaction
+ * that first drops due rows an avatars row names again. */
+static void op_gc_claim(worker_t *w, job_t *j)
+{
+    cameo__gc_object_t *objs = calloc(j->count, sizeof *objs);
+    size_t n = 0;
+    sqlite3_stmt *st;
+    int rc, err = CAMEO_OK;
+
+    if (!objs) {
+        err = CAMEO_ENOMEM;
+        goto err;
+    }
+    RUN_DONE(w, ST_BEGIN, "");
+    RUN_DONE(w, ST_GC_DROP_REVIVED, "ii", (int64_t)j->now_wall, (int64_t)j->count);
+    for (rc = run(w, ST_GC_CLAIM, &st, "iii", (int64_t)j->now_wall, (int64_t)j->until, (int64_t)j->count);
+         rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        sqlite3_int64 attempts = sqlite3_column_int64(st, 2);
+        assert(n < j->count); /* the LIMIT */
+        if (n >= j->count || !id || !v || strlen(id) > CAMEO_ID_MAX || strlen(v) > CAMEO_VERSION_MAX)
+            continue; /* not a row cameo wrote: left leased, origin_blobs never sees it */
+        memcpy(objs[n].id, id, strlen(id) + 1);
+        memcpy(objs[n].version, v, strlen(v) + 1);
+        objs[n].attempts = attempts < 0 ? 0 : attempts > 1000000 ? 1000000 : (unsigned)attempts;
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        err = db_err(w, rc);
+        goto err;
+    }
+    RUN_DONE(w, ST_COMMIT, "");
+    health_note(w, j);
+    j->cb.claim(j->arg, CAMEO_OK, objs, n);
+    free(objs);
+    return;
+err:
+    tx_rollback(w);
+    health_note(w, j);
+    j->cb.claim(j->arg, err, NULL, 0);
+    free(objs);
+}
+
+/* Removes or releases the j->count rows in j->data, in one transaction. */
+static void op_gc_done(worker_t *w, job_t *j)
+{
+    const cameo__gc_object_t *objs = (const cameo__gc_object_t *)(void *)j->data;
+    int err = CAMEO_OK;
+
+    RUN_DONE(w, ST_BEGIN, "");
+    for (size_t i = 0; i < j->count; i++) {
+        if (objs[i].retry_at == 0)
+            RUN_DONE(w, ST_GC_FORGET, "ss", objs[i].id, objs[i].version);
+        else
+            RUN_DONE(w, ST_GC_RETRY, "ssii", objs[i].id, objs[i].version, (int64_t)objs[i].attempts,
+                     (int64_t)objs[i].retry_at);
+    }
+    RUN_DONE(w, ST_COMMIT, "");
+    health_note(w, j);
+    j->cb.done(j->arg, CAMEO_OK);
+    return;
+err:
+    tx_rollback(w);
+    health_note(w, j);
+    j->cb.done(j->arg, err);
 }
 
 static void *worker_main(void *p)
@@ -707,12 +876,17 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&o->mu);
 
         w->fail_rc = 0;
+        w->gc_queued = 0;
         if (j->kind == OP_GET_PROFILES)
             op_get_profiles(w, j);
         else if (j->kind == OP_GET_AVATAR)
             op_get_avatar(w, j);
         else if (j->kind == OP_LIST_IDS)
             op_list_ids(w, j);
+        else if (j->kind == OP_GC_CLAIM)
+            op_gc_claim(w, j);
+        else if (j->kind == OP_GC_DONE)
+            op_gc_done(w, j);
         else
             op_write(w, j);
         stmts_reset(w);
@@ -993,6 +1167,58 @@ static const cameo_origin_ops_t local_ops = {
     .destroy = local_destroy,
 };
 
+/* ---- caller side: the outbox (origin_local.h) ---- */
+
+void cameo__local_gc_notify(cameo_origin_t *local, cameo__gc_notify_fn fn, void *arg)
+{
+    local_t *o = (local_t *)local;
+
+    assert(o && o->base.ops == &local_ops);
+    o->gc_notify = fn;
+    o->gc_notify_arg = arg;
+}
+
+int cameo__local_gc_claim(cameo_origin_t *local, uint64_t now_wall, uint64_t lease_ms, size_t limit,
+                          cameo__gc_claim_cb cb, void *arg)
+{
+    job_t *j;
+
+    if (!local || local->ops != &local_ops || !cb || limit < 1 || limit > GC_CLAIM_MAX || lease_ms < 1 ||
+        now_wall > INT64_MAX - lease_ms)
+        return CAMEO_EINVAL;
+    j = job_new(OP_GC_CLAIM, NULL, 0);
+    if (!j)
+        return CAMEO_ENOMEM;
+    j->now_wall = now_wall;
+    j->until = now_wall + lease_ms;
+    j->count = limit;
+    j->cb.claim = cb;
+    j->arg = arg;
+    return submit((local_t *)local, j);
+}
+
+int cameo__local_gc_done(cameo_origin_t *local, const cameo__gc_object_t *objs, size_t n,
+                         cameo__gc_done_cb cb, void *arg)
+{
+    job_t *j;
+
+    if (!local || local->ops != &local_ops || !cb || !objs || n < 1 || n > GC_CLAIM_MAX)
+        return CAMEO_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!id_ok(objs[i].id) || !version_ok(objs[i].version) || objs[i].retry_at > INT64_MAX ||
+            objs[i].attempts > INT32_MAX)
+            return CAMEO_EINVAL;
+    j = job_new(OP_GC_DONE, NULL, n * sizeof *objs);
+    if (!j)
+        return CAMEO_ENOMEM;
+    memcpy(j->data, objs, n * sizeof *objs);
+    j->len = n * sizeof *objs;
+    j->count = n;
+    j->cb.done = cb;
+    j->arg = arg;
+    return submit((local_t *)local, j);
+}
+
 /* ---- open ---- */
 
 /* mkdir -p with mode 0700 for the directories it creates. */
@@ -1049,11 +1275,13 @@ static int migrate(sqlite3 *db)
     sqlite3_finalize(st);
     st = NULL;
     rc = SQLITE_OK;
-    /* Future versions: "if (version == 1) { ALTER ...; user_version = 2 }". */
-    if (version == 0)
-        rc = sqlite3_exec(db, schema_v1, NULL, NULL, NULL);
-    else if (version > SCHEMA_VERSION)
+    /* Each step takes version v to v + 1, in this one transaction. */
+    if (version > SCHEMA_VERSION)
         rc = SQLITE_MISMATCH; /* reported with the version by the caller */
+    if (rc == SQLITE_OK && version == 0)
+        rc = sqlite3_exec(db, schema_v1, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && version <= 1)
+        rc = sqlite3_exec(db, schema_v2, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto err;
     rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);

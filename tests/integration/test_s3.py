@@ -1,6 +1,7 @@
 """Avatar bytes in an S3 bucket (--blobs s3://BUCKET/PREFIX), mode 1 of
 docs/origins.md: uploads land in the bucket, reads go through every tier,
-replaced and deleted avatars keep their old URLs, presigned delivery hands
+replaced and deleted avatars keep their old URLs until the retention, after
+which cameo deletes their objects (and only theirs), presigned delivery hands
 out URLs that the S3 server accepts, that are identical across instances
 and never below the minimum validity, and a dead, slow or refusing S3 gives
 a clear JSON error, never a crash, a cached error or a logged secret.
@@ -12,6 +13,7 @@ killed at teardown. CTest installs it first (tests/s3/install.sh).
 """
 
 import calendar
+import contextlib
 import os
 import re
 import selectors
@@ -41,6 +43,8 @@ PREFIX = "pics/v1"
 PRESIGN_BUCKET_S = 1800
 MIN_VALIDITY_S = 600
 FAST_FAIL_S = 3.0  # a generous bound on a request to a dead S3 (connect refused)
+GC_DEADLINE_S = 30.0  # a bound on the outbox drain after a write wakes it (ASan, a loaded machine)
+GC_RETRY_DEADLINE_S = 60.0  # after S3 is back: the drain's backoff (1 s, doubling) plus s3rver's start
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="needs node (scripts/install-deps.sh test)")
 
@@ -285,6 +289,108 @@ def test_an_object_that_is_not_the_version_asked_for_is_502_and_not_cached(s3, m
 
 
 # --------------------------------------------------------------------------
+# GC: after --blob-retention, the objects of replaced and deleted avatars go.
+
+
+def outbox(d):
+    """The store's queue of objects to delete: [(id, version, attempts)]."""
+    with contextlib.closing(sqlite3.connect(str(d.data_dir / "cameo.db"), timeout=10)) as db:
+        return db.execute("SELECT id, version, attempts FROM object_gc ORDER BY id, version").fetchall()
+
+
+def collect_until(d, cond, timeout=GC_DEADLINE_S):
+    """Runs the store's GC (any avatar write does: deleting the avatar of a
+    user without one) about once a second until cond() holds, for at most
+    timeout seconds; returns cond()."""
+    spare = uid("gc")
+    d.put_user(spare, {"name": "G C"})
+    deadline = time.monotonic() + timeout
+    while True:
+        st, h, b = d.admin("DELETE", "/v1/users/%s/avatar" % spare)
+        assert st in (200, 204), (st, b)
+        step = time.monotonic() + 1.0
+        while time.monotonic() < min(step, deadline):
+            if cond():
+                return True
+            time.sleep(0.05)
+        if time.monotonic() >= deadline:
+            return cond()
+
+
+def test_a_replaced_avatars_object_is_deleted_after_the_retention_and_the_current_one_stays(s3, make_cameo):
+    d = s3_cameo(make_cameo, s3, extra=["--blob-retention", "1ms"])
+    a_img, b_img = make_png(1, 1, (10, 20, 30, 255)), make_png(1, 1, (40, 50, 60, 255))
+    user, va = new_user_with_avatar(d, a_img)
+    vb = d.put_avatar(user, b_img)["version"]
+    # Until a write collects it, the replaced version's URL still serves it.
+    assert s3.object_bytes(key_of(user, va)) == a_img
+    assert d.req("GET", "/v1/avatars/%s/%s" % (user, va))[2] == a_img
+    assert collect_until(d, lambda: s3.object_bytes(key_of(user, va)) is None), outbox(d)
+    assert s3.object_bytes(key_of(user, vb)) == b_img
+    assert d.get_user(user)["avatar"]["version"] == vb
+    st, h, body = d.req("GET", "/v1/avatars/%s/%s" % (user, vb))
+    assert (st, body) == (200, b_img)
+    deadline = time.monotonic() + GC_DEADLINE_S  # the report follows the DELETE
+    while outbox(d) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert outbox(d) == []
+    st, h, doc = d.json("GET", "/readyz")
+    assert st == 200 and re.search(r"gc: \d+ objects queued, [1-9]\d* deleted", doc["origin"]["detail"]), doc
+
+    # The same picture uploaded again is a new object under the same key: it stays.
+    assert d.put_avatar(user, a_img)["version"] == va
+    assert collect_until(d, lambda: s3.object_bytes(key_of(user, vb)) is None), outbox(d)
+    assert s3.object_bytes(key_of(user, va)) == a_img
+    st, h, body = d.req("GET", "/v1/avatars/%s/%s" % (user, va))
+    assert (st, body) == (200, a_img)
+
+
+def test_a_deleted_avatars_object_and_a_deleted_users_object_are_deleted_after_the_retention(s3, make_cameo):
+    d = s3_cameo(make_cameo, s3, extra=["--blob-retention", "1ms"])
+    img1, img2, kept = make_webp(b"gone"), make_gif(b"gone too"), make_jpeg(b"kept")
+    user1, v1 = new_user_with_avatar(d, img1)
+    user2, v2 = new_user_with_avatar(d, img2)
+    user3, v3 = new_user_with_avatar(d, kept)
+    assert d.admin("DELETE", "/v1/users/%s/avatar" % user1)[0] in (200, 204)
+    assert d.admin("DELETE", "/v1/users/" + user2)[0] == 204
+    assert s3.object_bytes(key_of(user1, v1)) == img1  # until a write collects it
+    assert collect_until(d, lambda: s3.object_bytes(key_of(user1, v1)) is None and
+                         s3.object_bytes(key_of(user2, v2)) is None), outbox(d)
+    assert s3.object_bytes(key_of(user3, v3)) == kept
+
+
+def test_the_default_retention_keeps_replaced_objects(s3, make_cameo):
+    d = s3_cameo(make_cameo, s3)
+    old_img = make_png(2, 1, (7, 7, 7, 255))
+    user, v1 = new_user_with_avatar(d, old_img)
+    d.put_avatar(user, make_png(2, 1, (8, 8, 8, 255)))
+    other, _ = new_user_with_avatar(d, make_png(3, 1))  # an avatar write: GC runs, 7 days keep v1
+    assert d.admin("DELETE", "/v1/users/%s/avatar" % other)[0] in (200, 204)
+    assert outbox(d) == []
+    assert s3.object_bytes(key_of(user, v1)) == old_img
+
+
+def test_a_dead_s3_during_the_drain_keeps_the_object_queued_until_s3_is_back(s3, make_cameo):
+    d = s3_cameo(make_cameo, s3, extra=["--blob-retention", "1ms"])
+    a_img, b_img = make_png(4, 1, (1, 1, 1, 255)), make_png(4, 1, (2, 2, 2, 255))
+    user, va = new_user_with_avatar(d, a_img)
+    vb = d.put_avatar(user, b_img)["version"]
+    s3.stop()
+    # Collected, its DELETE failed: still queued, with the failed attempt counted.
+    assert collect_until(d, lambda: any(r[:2] == (user, va) and r[2] >= 1 for r in outbox(d))), outbox(d)
+    assert d.wait_log(r"level=warn msg=s3_gc_failed id=%s version=%s " % (user, va))
+    assert d.running()
+    s3.start()  # same port, same objects; the drain retries after its backoff, no write needed
+    assert s3.object_bytes(key_of(user, va)) == a_img
+    deadline = time.monotonic() + GC_RETRY_DEADLINE_S
+    while (s3.object_bytes(key_of(user, va)) is not None or outbox(d)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert s3.object_bytes(key_of(user, va)) is None, outbox(d)
+    assert outbox(d) == []
+    assert s3.object_bytes(key_of(user, vb)) == b_img
+
+
+# --------------------------------------------------------------------------
 # Presigned delivery.
 
 
@@ -439,6 +545,8 @@ def test_secrets_never_reach_the_logs(s3, make_cameo):
     (["--presign-bucket", "0s"], {}, r"^cameo: --presign-bucket: "),
     (["--presign-min-validity", "1500ms"], {}, r"^cameo: --presign-min-validity: "),
     (["--s3-timeout", "2m"], {}, r"^cameo: --s3-timeout: "),
+    (["--blob-retention", "0s"], {}, r"^cameo: --blob-retention: "),
+    (["--blob-retention", "soon"], {}, r"^cameo: --blob-retention: "),
     (["--s3-secret-key", "has space"], {}, r"^cameo: --s3-secret-key: "),
     ([], {"CAMEO_BLOBS": "s3://"}, r"^cameo: CAMEO_BLOBS: "),
 ])

@@ -8,7 +8,8 @@
  * a mutex and condition variable (never a sleep). Time is an argument
  * (now_wall), so garbage collection is driven without waiting. The database
  * is inspected with a separate sqlite3 connection where the method table
- * cannot show the effect (blob deduplication, GC).
+ * cannot show the effect (blob deduplication, GC, the outbox of S3 objects
+ * that origin_local.h drains).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -30,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "cameo/origin.h"
+#include "origin/origin_local.h"
 
 #define MAX_RECS 1000
 #define WAIT_LIMIT_S 60 /* a callback that takes longer is a hang: fail the test */
@@ -278,6 +280,59 @@ static int delete_avatar(cameo_origin_t *o, waiter_t *w, const char *id, uint64_
     return w->err;
 }
 
+static void claim_cb(void *arg, int err, const cameo__gc_object_t *objs, size_t n)
+{
+    waiter_t *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    w->n = n < MAX_RECS ? n : MAX_RECS;
+    for (size_t i = 0; i < w->n; i++) {
+        memset(&w->recs[i], 0, sizeof w->recs[i]);
+        snprintf(w->recs[i].id, sizeof w->recs[i].id, "%s", objs[i].id);
+        snprintf(w->recs[i].avatar_version, sizeof w->recs[i].avatar_version, "%s", objs[i].version);
+        w->recs[i].updated_at = objs[i].attempts;
+    }
+    w->fired++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void done_cb(void *arg, int err)
+{
+    waiter_t *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    w->fired++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Claims up to limit objects: w->recs[i].id, .avatar_version and (attempts)
+ * .updated_at; w->n of them. */
+static int gc_claim(cameo_origin_t *o, waiter_t *w, uint64_t now, uint64_t lease_ms, size_t limit)
+{
+    waiter_reset(w);
+    assert_int_equal(CAMEO_OK, cameo__local_gc_claim(o, now, lease_ms, limit, claim_cb, w));
+    waiter_wait(w, 1);
+    return w->err;
+}
+
+/* Reports one object: gone (retry_at 0) or to retry at retry_at. */
+static int gc_done(cameo_origin_t *o, waiter_t *w, const char *id, const char *version, unsigned attempts,
+                   uint64_t retry_at)
+{
+    cameo__gc_object_t obj = {.attempts = attempts, .retry_at = retry_at};
+
+    snprintf(obj.id, sizeof obj.id, "%s", id);
+    snprintf(obj.version, sizeof obj.version, "%s", version);
+    waiter_reset(w);
+    assert_int_equal(CAMEO_OK, cameo__local_gc_done(o, &obj, 1, done_cb, w));
+    waiter_wait(w, 1);
+    return w->err;
+}
+
 /* ---- fixture: a fresh directory, an open store and a waiter ---- */
 
 typedef struct fx {
@@ -304,6 +359,18 @@ static void fx_open(fx_t *f, unsigned threads, unsigned queue_max, uint64_t rete
     if (cameo_origin_local_open(&cfg, &f->o, errbuf, sizeof errbuf) != CAMEO_OK)
         fail_msg("open %s: %s", f->dir, errbuf);
     assert_non_null(f->o);
+}
+
+/* Reopens f's store as origin_blobs does: avatar bytes elsewhere. */
+static void fx_open_elsewhere(fx_t *f, uint64_t retention_ms)
+{
+    cameo_local_config_t cfg = {
+        .dir = f->dir, .threads = 2, .blob_retention_ms = retention_ms, .blobs_elsewhere = 1};
+    char errbuf[256];
+
+    assert_null(f->o);
+    if (cameo_origin_local_open(&cfg, &f->o, errbuf, sizeof errbuf) != CAMEO_OK)
+        fail_msg("open %s: %s", f->dir, errbuf);
 }
 
 static void fx_close(fx_t *f)
@@ -355,6 +422,20 @@ static void db_exec(const fx_t *f, const char *sql)
     sqlite3 *db = db_open(f);
     char *msg = NULL;
 
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* db_exec on a database file that may not exist yet. */
+static void db_exec_create(const fx_t *f, const char *sql)
+{
+    char path[128];
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+
+    snprintf(path, sizeof path, "%s/cameo.db", f->dir);
+    assert_int_equal(SQLITE_OK, sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL));
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
         fail_msg("%s: %s", sql, msg);
     sqlite3_close(db);
@@ -686,7 +767,7 @@ static void test_reopen_after_close_preserves_everything(void **state)
     assert_memory_equal("ivy-old", f->w->blob, 7);
     assert_int_equal(CAMEO_OK, get_avatar(f->o, f->w, "ivy", "v2"));
     assert_memory_equal("ivy-new", f->w->blob, 7);
-    assert_int_equal(1, db_int(f, "PRAGMA user_version"));
+    assert_int_equal(2, db_int(f, "PRAGMA user_version"));
 }
 
 static void test_fresh_store_is_wal_with_schema_version_and_private_dir(void **state)
@@ -710,9 +791,9 @@ static void test_fresh_store_is_wal_with_schema_version_and_private_dir(void **s
     assert_string_equal("wal", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     sqlite3_close(db);
-    assert_int_equal(1, db_int(f, "PRAGMA user_version"));
-    assert_int_equal(3, db_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
-                                  "name IN ('users', 'avatars', 'blobs')"));
+    assert_int_equal(2, db_int(f, "PRAGMA user_version"));
+    assert_int_equal(4, db_int(f, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
+                                  "name IN ('users', 'avatars', 'blobs', 'object_gc')"));
 
     assert_int_equal(CAMEO_OK, f->o->ops->status(f->o, errbuf, sizeof errbuf));
     assert_non_null(strstr(errbuf, "ok"));
@@ -731,7 +812,7 @@ static void test_open_refuses_a_newer_schema(void **state)
     assert_int_equal(CAMEO_EIO, cameo_origin_local_open(&cfg, &o, errbuf, sizeof errbuf));
     assert_null(o);
     assert_non_null(strstr(errbuf, "newer"));
-    db_exec(f, "PRAGMA user_version = 1");
+    db_exec(f, "PRAGMA user_version = 2");
     fx_open(f, 0, 0, 0);
 }
 
@@ -1008,6 +1089,230 @@ static void test_acknowledged_write_survives_sigkill(void **state)
     assert_memory_equal("durable-bytes", f->w->blob, 13);
 }
 
+/* ---- the outbox of S3 objects (origin_local.h) ---- */
+
+static void test_gc_queues_the_objects_of_superseded_versions_when_blobs_are_elsewhere(void **state)
+{
+    fx_t *f = *state;
+
+    fx_close(f);
+    fx_open_elsewhere(f, 10000);
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "g", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "h", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "g", "A1", "v1", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "h", "A1", "v1", 1000)); /* same bytes, h's object */
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "g", "A2", "v2", 2000)); /* g/v1 superseded at 2000 */
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "g", "A3", "v3", 5000)); /* g/v2 at 5000 */
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc"));          /* within retention */
+
+    /* At 12001 only g/v1 is past the 10 s retention: its row goes, its object is queued. */
+    assert_int_equal(CAMEO_ENOTFOUND, delete_avatar(f->o, f->w, "nobody", 12001)); /* rolled back, GC too */
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc"));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "g", "A4", "v4", 12001)); /* g/v3 at 12001 */
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc"));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc WHERE id = 'g' AND version = 'v1' AND "
+                                  "queued_at = 12001 AND attempts = 0 AND claimed_until = 0"));
+
+    /* delete_profile supersedes g/v4 at 30000 and collects g/v2 and g/v3. */
+    assert_int_equal(CAMEO_OK, delete_profile(f->o, f->w, "g", 30000));
+    assert_int_equal(3, db_int(f, "SELECT count(*) FROM object_gc WHERE id = 'g'"));
+    /* Later, g/v4 too; h's current v1 (same bytes as g/v1) is never queued. */
+    assert_int_equal(CAMEO_OK, delete_avatar(f->o, f->w, "h", 40001));
+    assert_int_equal(4, db_int(f, "SELECT count(*) FROM object_gc"));
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc WHERE id = 'h'")); /* superseded at 40001 */
+    /* No queued version is named by an avatars row, or by a user. */
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc g JOIN avatars a ON a.id = g.id AND "
+                                  "a.version = g.version"));
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc g JOIN users u ON u.id = g.id AND "
+                                  "u.avatar_version = g.version"));
+}
+
+static void test_gc_queues_nothing_when_the_bytes_are_in_the_store(void **state)
+{
+    fx_t *f = *state;
+
+    fx_close(f);
+    fx_open(f, 1, 0, 1000);
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "l", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "l", "L1", "v1", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "l", "L2", "v2", 2000));
+    assert_int_equal(CAMEO_OK, delete_avatar(f->o, f->w, "l", 9000));
+    assert_int_equal(CAMEO_ENOTFOUND, get_avatar(f->o, f->w, "l", "v1")); /* collected */
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc"));
+}
+
+static void test_current_version_is_never_queued_even_when_put_again_after_superseded(void **state)
+{
+    fx_t *f = *state;
+
+    fx_close(f);
+    fx_open_elsewhere(f, 10000);
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "dan", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "dan", "one", "v1", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "dan", "two", "v2", 2000)); /* v1 superseded */
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "dan", "one", "v1", 3000)); /* v1 current again */
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "other", "{}", 100000));
+    assert_int_equal(CAMEO_OK, delete_avatar(f->o, f->w, "other", 100000)); /* GC: v2 only */
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc"));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc WHERE id = 'dan' AND version = 'v2'"));
+
+    /* The same bytes put again after their object was queued: current, out of the outbox. */
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "dan", "two", "v2", 100500));
+    assert_string_equal("v2", f->w->recs[0].avatar_version);
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc"));
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 100600, 60000, 10));
+    assert_int_equal(0, f->w->n);
+}
+
+static void test_claim_leases_rows_and_done_removes_them_or_retries_later(void **state)
+{
+    fx_t *f = *state;
+
+    fx_close(f);
+    fx_open_elsewhere(f, 1000);
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "c", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "c", "C1", "v1", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "c", "C2", "v2", 2000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "c", "C3", "v3", 3000));
+    assert_int_equal(CAMEO_OK, delete_avatar(f->o, f->w, "c", 10000)); /* queues v1, v2 */
+    assert_int_equal(2, db_int(f, "SELECT count(*) FROM object_gc"));
+
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 10000, 5000, 1)); /* the limit */
+    assert_int_equal(1, f->w->n);
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 10000, 5000, 10));
+    assert_int_equal(1, f->w->n); /* the other one: the first is leased */
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 14999, 5000, 10));
+    assert_int_equal(0, f->w->n); /* both leased until 15000 */
+    assert_int_equal(2, db_int(f, "SELECT count(*) FROM object_gc WHERE claimed_until = 15000"));
+
+    /* A claimed version cannot become current (its DELETE may be in flight). */
+    assert_int_equal(CAMEO_EBUSY, put_avatar(f->o, f->w, "c", "C1", "v1", 14000));
+    assert_string_equal("", get_one(f->o, f->w, "c")->avatar_version);
+
+    /* v1's object is gone; v2's DELETE failed: retried from 20000. */
+    assert_int_equal(CAMEO_OK, gc_done(f->o, f->w, "c", "v1", 0, 0));
+    assert_int_equal(CAMEO_OK, gc_done(f->o, f->w, "c", "v2", 1, 20000));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc"));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc WHERE version = 'v2' AND attempts = 1 AND "
+                                  "not_before = 20000 AND claimed_until = 0"));
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 19999, 5000, 10));
+    assert_int_equal(0, f->w->n);
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 20000, 100, 10));
+    assert_int_equal(1, f->w->n);
+    assert_string_equal("c", f->w->recs[0].id);
+    assert_string_equal("v2", f->w->recs[0].avatar_version);
+    assert_int_equal(1, f->w->recs[0].updated_at); /* attempts */
+
+    /* A lease never reported (a crash) ends by itself. */
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 20099, 100, 10));
+    assert_int_equal(0, f->w->n);
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 20100, 100, 10));
+    assert_int_equal(1, f->w->n);
+
+    /* Released (not leased), the version can be put again: out of the outbox. */
+    assert_int_equal(CAMEO_OK, gc_done(f->o, f->w, "c", "v2", 2, 30000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "c", "C2", "v2", 21000)); /* and GC queues v3 */
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc WHERE version = 'v2'"));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc WHERE version = 'v3'"));
+    /* And v1, released by done, too. */
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "c", "C1", "v1", 22000));
+
+    assert_int_equal(CAMEO_EINVAL, cameo__local_gc_claim(f->o, 1, 1, 0, claim_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, cameo__local_gc_claim(f->o, 1, 1, 1001, claim_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, cameo__local_gc_claim(f->o, 1, 1, 1, NULL, f->w));
+    assert_int_equal(CAMEO_EINVAL, cameo__local_gc_done(f->o, NULL, 1, done_cb, f->w));
+}
+
+static void test_claim_never_hands_out_a_version_an_avatars_row_names(void **state)
+{
+    fx_t *f = *state;
+
+    fx_close(f);
+    fx_open_elsewhere(f, 1000);
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "k", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "k", "K1", "v1", 1000));
+    /* A row for the current version, as no code path writes it (a bug, a hand edit). */
+    db_exec(f, "INSERT INTO object_gc(id, version, queued_at) VALUES('k', 'v1', 0)");
+    assert_int_equal(CAMEO_OK, gc_claim(f->o, f->w, 5000, 1000, 10));
+    assert_int_equal(0, f->w->n);
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc")); /* dropped */
+}
+
+typedef struct notified {
+    pthread_mutex_t mu;
+    unsigned calls, queued;
+} notified_t;
+
+static void on_gc_notify(void *arg, unsigned queued)
+{
+    notified_t *n = arg;
+
+    pthread_mutex_lock(&n->mu);
+    n->calls++;
+    n->queued += queued;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void test_a_write_that_queues_objects_notifies_after_commit(void **state)
+{
+    fx_t *f = *state;
+    notified_t n = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+    fx_close(f);
+    fx_open_elsewhere(f, 1000);
+    cameo__local_gc_notify(f->o, on_gc_notify, &n);
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "n", "{}", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "n", "N1", "v1", 1000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "n", "N2", "v2", 2000));
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "n", "N3", "v3", 3000));
+    assert_int_equal(CAMEO_OK, delete_avatar(f->o, f->w, "n", 10000)); /* queues v1, v2 */
+    fx_close(f); /* joins the store's threads: the notification ran */
+    assert_int_equal(1, n.calls);
+    assert_int_equal(2, n.queued);
+    pthread_mutex_destroy(&n.mu);
+}
+
+static void test_open_migrates_a_version_1_store(void **state)
+{
+    fx_t *f = *state;
+
+    fx_close(f);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(0, mkdir(f->dir, 0700));
+    /* The version 1 schema as a release before the outbox created it, with data. */
+    db_exec_create(
+        f, "PRAGMA journal_mode = WAL;"
+           "CREATE TABLE blobs(sha256 TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL, size INTEGER NOT "
+           "NULL);"
+           "CREATE TABLE avatars(id TEXT NOT NULL, version TEXT NOT NULL,"
+           " sha256 TEXT NOT NULL REFERENCES blobs(sha256), content_type TEXT NOT NULL,"
+           " created_at INTEGER NOT NULL, superseded_at INTEGER NULL, PRIMARY KEY(id, version));"
+           "CREATE INDEX avatars_by_sha256 ON avatars(sha256);"
+           "CREATE INDEX avatars_superseded ON avatars(superseded_at) WHERE superseded_at IS NOT NULL;"
+           "CREATE TABLE users(id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL, avatar_version TEXT,"
+           " updated_at INTEGER NOT NULL, FOREIGN KEY(id, avatar_version) REFERENCES avatars(id, "
+           "version));"
+           "INSERT INTO blobs VALUES('s1', x'', 5), ('s2', x'', 6);"
+           "INSERT INTO avatars VALUES('m', 'v1', 's1', 'image/png', 100, 200),"
+           " ('m', 'v2', 's2', 'image/png', 200, NULL);"
+           "INSERT INTO users VALUES('m', '{\"n\":1}', 'v2', 200);"
+           "PRAGMA user_version = 1;");
+    fx_open_elsewhere(f, 1000);
+    assert_int_equal(2, db_int(f, "PRAGMA user_version"));
+    assert_int_equal(0, db_int(f, "SELECT count(*) FROM object_gc"));
+    const rec_copy_t *r = get_one(f->o, f->w, "m");
+    assert_non_null(r);
+    assert_string_equal("v2", r->avatar_version);
+    assert_string_equal("{\"n\":1}", r->doc);
+    /* The superseded v1 from before the migration is queued by the next GC. */
+    assert_int_equal(CAMEO_OK, put_avatar(f->o, f->w, "m", "M3", "v3", 5000));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc WHERE id = 'm' AND version = 'v1'"));
+    fx_close(f);
+    fx_open_elsewhere(f, 1000); /* version 2 opens as is */
+    assert_int_equal(2, db_int(f, "PRAGMA user_version"));
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM object_gc"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1043,6 +1348,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_blocked_past_busy_timeout_is_ebusy_and_changes_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_acknowledged_write_survives_sigkill, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_gc_queues_the_objects_of_superseded_versions_when_blobs_are_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_queues_nothing_when_the_bytes_are_in_the_store, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_current_version_is_never_queued_even_when_put_again_after_superseded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_leases_rows_and_done_removes_them_or_retries_later, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_claim_never_hands_out_a_version_an_avatars_row_names, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_write_that_queues_objects_notifies_after_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_open_migrates_a_version_1_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -380,14 +380,13 @@ static void gc_on_timer(void *arg)
 }
 
 /* The key of a queued object, or 0 when the row cannot name an object this
- * origin wrote (an id cameo would not take, "." or "..", which a URL path
- * would resolve outside the user's folder, or a version that is not a
+ * origin wrote (an id cameo would not take, or a version that is not a
  * content hash). */
 static int gc_key(blobs_t *o, const cameo__gc_object_t *obj, char *key, size_t len)
 {
     const char *id = obj->id, *v = obj->version;
-    if (!id_version_ok(id, v) || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 ||
-        strlen(v) != GC_VERSION_LEN || strspn(v, "0123456789abcdef") != GC_VERSION_LEN)
+    if (!id_version_ok(id, v) || strlen(v) != GC_VERSION_LEN ||
+        strspn(v, "0123456789abcdef") != GC_VERSION_LEN)
         return 0;
     return cameo__s3_key(o->s3, id, v, key, len) == CAMEO_OK;
 }

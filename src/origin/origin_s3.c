@@ -496,7 +496,11 @@ err:
 
 int cameo__s3_key(const cameo__s3_t *s, const char *id, const char *version, char *out, size_t len)
 {
-    int n = snprintf(out, len, "%s%s%s/%s", s->prefix, s->prefix[0] ? "/" : "", id, version);
+    /* Ids "." and ".." would be dot segments, which URL handling folds into
+     * another key (outside the prefix); '~' is in no id, so "~." and "~.."
+     * name no one else's folder. */
+    const char *tilde = strcmp(id, ".") == 0 || strcmp(id, "..") == 0 ? "~" : "";
+    int n = snprintf(out, len, "%s%s%s%s/%s", s->prefix, s->prefix[0] ? "/" : "", tilde, id, version);
     if (n < 0 || (size_t)n >= len || (size_t)n > CAMEO_S3_KEY_MAX) {
         if (len > 0)
             out[0] = '\0';

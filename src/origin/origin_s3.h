@@ -79,7 +79,8 @@ int cameo__s3_request(cameo__s3_t *s, cameo_loop_t *loop, cameo__s3_method_t met
                       const void *body, size_t len, const char *ctype, cameo__s3_cb cb, void *arg);
 
 /* Writes the key of avatar version of user id ("prefix/id/version", or
- * "id/version") into out. Returns CAMEO_OK or CAMEO_ETOOBIG. */
+ * "id/version"; ids "." and ".." as "~." and "~..", never a dot segment)
+ * into out. Returns CAMEO_OK or CAMEO_ETOOBIG. */
 int cameo__s3_key(const cameo__s3_t *s, const char *id, const char *version, char *out, size_t len);
 
 /* Writes the key of object name under the bucket's prefix ("prefix/name",

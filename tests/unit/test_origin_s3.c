@@ -307,6 +307,13 @@ static void test_keys_are_prefix_id_version(void **state)
     assert_int_equal(CAMEO_OK, cameo__s3_key(f->s3, "ada", "0123456789abcdef", key, sizeof(key)));
     assert_string_equal("a/b/ada/0123456789abcdef", key);
     assert_int_equal(CAMEO_ETOOBIG, cameo__s3_key(f->s3, "ada", "0123456789abcdef", key, 8));
+    /* Valid ids that would be dot segments get a folder no id can name. */
+    assert_int_equal(CAMEO_OK, cameo__s3_key(f->s3, "..", "0123456789abcdef", key, sizeof(key)));
+    assert_string_equal("a/b/~../0123456789abcdef", key);
+    assert_int_equal(CAMEO_OK, cameo__s3_key(f->s3, ".", "v", key, sizeof(key)));
+    assert_string_equal("a/b/~./v", key);
+    assert_int_equal(CAMEO_OK, cameo__s3_key(f->s3, "...", "v", key, sizeof(key)));
+    assert_string_equal("a/b/.../v", key); /* not a dot segment */
 
     cameo_s3_origin_config_t c = config_for(f);
     c.prefix = NULL;

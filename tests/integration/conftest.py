@@ -385,6 +385,17 @@ class Cameo:
         except FileNotFoundError:
             return ""
 
+    def wait_stdout(self, pattern, timeout=5.0):
+        """Polls stdout until the regex pattern matches a line (the daemon
+        prints after it starts answering); returns the match."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.stdout())
+            if m or time.monotonic() > deadline:
+                return m
+            time.sleep(0.05)
+
     def wait_log(self, pattern, timeout=5.0):
         """Polls stderr until the regex pattern matches a line; returns the match."""
         rx = re.compile(pattern, re.M)

@@ -135,8 +135,8 @@ def test_generated_admin_token_file(make_cameo):
     assert stat.S_IMODE(f.stat().st_mode) == 0o600, oct(f.stat().st_mode)
     token = f.read_text().strip()
     assert len(token) >= 16 and re.fullmatch(r"[\x21-\x7e]+", token), token
-    # Printed on startup.
-    assert token in d.log() + d.stdout()
+    # Printed on startup (just after the listeners open).
+    assert d.wait_stdout(re.escape(token)), d.stdout()
     u = uid("gen")
     assert d.req("PUT", "/v1/users/" + u, body={"name": "x"}, token=token)[0] == 201
     assert d.req("PUT", "/v1/users/" + u, body={"name": "x"}, token=token + "x")[0] == 403

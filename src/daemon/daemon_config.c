@@ -14,34 +14,33 @@
 #include "cameo/log.h"
 
 typedef enum {
-    T_LISTEN,
-    T_PATH,
-    T_WORKERS,
-    T_TOKEN,
-    T_SIZE,
-    T_LEVEL,
-    T_DURATION,
-    T_URL,
-    T_PREFIX,
-    T_TIMEOUT,  /* a duration from 1 ms to 60 s */
-    T_COUNT,    /* a number from 1 to 1,000,000 */
+    T_LISTEN,   /* HOST:PORT or [V6]:PORT */
+    T_PATH,     /* a file or directory path */
+    T_NUMBER,   /* an integer from min to max */
+    T_SECRET,   /* min to max printable characters without spaces, never echoed */
+    T_SIZE,     /* bytes, with an optional unit (KiB, MiB, GiB) */
+    T_LEVEL,    /* debug | info | warn | error */
+    T_DURATION, /* ms, s, m, h or d, from min to max ms (max 0: no limit), a multiple of step ms */
+    T_URL,      /* redis://..., never echoed (it may hold a password) */
+    T_PREFIX,   /* 1 to 127 printable characters */
     T_HTTP_URL, /* http(s)://..., at most 2048 bytes */
-    T_RETRIES,  /* a number from 0 to 10 */
     T_BLOBS,    /* local | s3://BUCKET[/PREFIX] */
     T_ENDPOINT, /* http(s)://HOST[:PORT] */
     T_REGION,   /* [a-z0-9-]{1,32} */
     T_BOOL,     /* true/false, 1/0, yes/no; the flag alone means true */
-    T_SECRET,   /* 1 to 128 printable characters, never echoed (T_TOKEN: a session token, up to 4096) */
     T_DELIVERY, /* proxy | presigned */
-    T_PRESIGN,  /* a duration from 1 s to 3 days, whole seconds */
     T_POINTER,  /* a JSON pointer: '/' then printable ASCII, at most 256 bytes */
     T_TEMPLATE  /* an object key template: [A-Za-z0-9._/-] and {value}, at most 512 bytes */
 } opt_type_t;
 
+/* One flag. min, max and step bound T_NUMBER, T_DURATION and T_SECRET
+ * (its length); the target of offset is an unsigned (T_NUMBER), a uint64_t
+ * of ms (T_DURATION) or a char array of at least max + 1 (T_SECRET). */
 typedef struct opt {
     const char *flag, *env, *def, *help;
     opt_type_t type;
     size_t offset;
+    uint64_t min, max, step;
 } opt_t;
 
 /* Standard variables read when a flag's own CAMEO_* variable is unset. */
@@ -62,115 +61,125 @@ static const char *env_fallback(const char *flag)
 }
 
 #define OFF(f) offsetof(cameo_config_t, f)
+/* Rows name their target (and bounds) with designators: the rest is zero. */
+#define AT(f) .offset = OFF(f)
+#define AT0 .offset = 0 /* a type that fills several fields itself */
+#define RANGE(lo, hi) .min = (lo), .max = (hi)
+#define SECRET(f, lo) AT(f), RANGE(lo, sizeof(((cameo_config_t *)0)->f) - 1) /* T_SECRET filling f */
+#define TIMEOUT RANGE(1, 60000) /* T_DURATION of a network wait: 1 ms to 60 s */
+#define COUNT RANGE(1, 1000000) /* T_NUMBER of things */
 
 static const opt_t opts[] = {
     {"--listen", "CAMEO_LISTEN", "127.0.0.1:8080", "address and port to serve on ([::1]:8080 for IPv6)",
-     T_LISTEN, 0},
+     T_LISTEN, AT0},
     {"--data", "CAMEO_DATA", "./cameo-data", "directory of the embedded store and the admin token", T_PATH,
-     OFF(data_dir)},
-    {"--workers", "CAMEO_WORKERS", NULL, "event-loop threads (default: number of cores)", T_WORKERS,
-     OFF(workers)},
+     AT(data_dir)},
+    {"--workers", "CAMEO_WORKERS", NULL, "event-loop threads (default: number of cores)", T_NUMBER,
+     AT(workers), RANGE(1, 256)},
     {"--admin-token", "CAMEO_ADMIN_TOKEN", NULL,
-     "Bearer token of admin requests (default: generated, kept in DATA)", T_TOKEN, OFF(admin_token)},
+     "Bearer token of admin requests (default: generated, kept in DATA)", T_SECRET, SECRET(admin_token, 16)},
     {"--mem-limit", "CAMEO_MEM_LIMIT", "256MiB", "bytes of the memory tier, counting keys and metadata",
-     T_SIZE, OFF(mem_limit)},
+     T_SIZE, AT(mem_limit)},
     {"--log-level", "CAMEO_LOG_LEVEL", "info", "debug (with access log), info, warn or error", T_LEVEL,
-     OFF(log_level)},
+     AT(log_level)},
     {"--max-avatar-size", "CAMEO_MAX_AVATAR_SIZE", "5MiB", "largest avatar upload", T_SIZE,
-     OFF(max_avatar_size)},
+     AT(max_avatar_size)},
     {"--blob-retention", "CAMEO_BLOB_RETENTION", "7d",
      "a replaced or deleted avatar stays readable at least this long, then its bytes (its S3 object with "
      "--blobs "
      "s3://) are deleted",
-     T_DURATION, OFF(blob_retention_ms)},
-    {"--ttl", "CAMEO_TTL", "5m", "how long a cached profile is fresh", T_DURATION, OFF(ttl_ms)},
+     T_DURATION, AT(blob_retention_ms), RANGE(1, 0)},
+    {"--ttl", "CAMEO_TTL", "5m", "how long a cached profile is fresh", T_DURATION, AT(ttl_ms)},
     {"--grace", "CAMEO_GRACE", "1m", "after the TTL, served stale while one refresh runs", T_DURATION,
-     OFF(grace_ms)},
+     AT(grace_ms)},
     {"--stale-if-error", "CAMEO_STALE_IF_ERROR", "24h",
      "how long after its TTL a profile is kept to answer when the origin fails (the larger of this and "
      "--grace; 0s: never)",
-     T_DURATION, OFF(stale_if_error_ms)},
+     T_DURATION, AT(stale_if_error_ms)},
     {"--refresh-ahead", "CAMEO_REFRESH_AHEAD", "30s",
      "in this last part of a profile's TTL, reads refresh it in the background, the more likely the "
      "hotter (at most half the TTL; 0s: never)",
-     T_DURATION, OFF(refresh_ahead_ms)},
+     T_DURATION, AT(refresh_ahead_ms)},
     {"--negative-ttl", "CAMEO_NEGATIVE_TTL", "10s", "how long \"no such user\" is cached", T_DURATION,
-     OFF(negative_ttl_ms)},
+     AT(negative_ttl_ms)},
     {"--redis", "CAMEO_REDIS", NULL,
-     "L2 shared by instances: redis://[user:password@]host:port[/db] (default: none)", T_URL, OFF(redis_url)},
+     "L2 shared by instances: redis://[user:password@]host:port[/db] (default: none)", T_URL, AT(redis_url)},
     {"--redis-prefix", "CAMEO_REDIS_PREFIX", "cameo:", "namespace of cameo's keys in Redis", T_PREFIX,
-     OFF(redis_prefix)},
+     AT(redis_prefix)},
     {"--redis-timeout", "CAMEO_REDIS_TIMEOUT", "50ms",
-     "per Redis command; then the read goes on without Redis", T_TIMEOUT, OFF(redis_timeout_ms)},
-    {"--sse-max", "CAMEO_SSE_MAX", "1024", "GET /v1/events streams at once (503 past it)", T_COUNT,
-     OFF(sse_max)},
-    {"--sse-keepalive", "CAMEO_SSE_KEEPALIVE", "15s", "comment line sent on an idle event stream", T_TIMEOUT,
-     OFF(sse_keepalive_ms)},
-    {"--events-backlog", "CAMEO_EVENTS_BACKLOG", "1024", "events kept for Last-Event-ID resume", T_COUNT,
-     OFF(events_backlog)},
+     "per Redis command; then the read goes on without Redis", T_DURATION, AT(redis_timeout_ms), TIMEOUT},
+    {"--sse-max", "CAMEO_SSE_MAX", "1024", "GET /v1/events streams at once (503 past it)", T_NUMBER,
+     AT(sse_max), COUNT},
+    {"--sse-keepalive", "CAMEO_SSE_KEEPALIVE", "15s", "comment line sent on an idle event stream", T_DURATION,
+     AT(sse_keepalive_ms), TIMEOUT},
+    {"--events-backlog", "CAMEO_EVENTS_BACKLOG", "1024", "events kept for Last-Event-ID resume", T_NUMBER,
+     AT(events_backlog), COUNT},
     {"--users-url", "CAMEO_USERS_URL", NULL,
      "read profiles from an HTTP user service, GET http(s)://host/users/{id} (read-only; default: the "
      "embedded store)",
-     T_HTTP_URL, OFF(users_url)},
+     T_HTTP_URL, AT(users_url)},
     {"--users-batch-url", "CAMEO_USERS_BATCH_URL", NULL,
      "its batch lookup, POST {\"ids\": [...]} (default: none, one GET per id)", T_HTTP_URL,
-     OFF(users_batch_url)},
-    {"--users-batch-size", "CAMEO_USERS_BATCH_SIZE", "50", "ids per batch lookup (at most 1000)", T_COUNT,
-     OFF(users_batch_size)},
-    {"--origin-timeout", "CAMEO_ORIGIN_TIMEOUT", "3s", "per user-service request attempt", T_TIMEOUT,
-     OFF(origin_timeout_ms)},
+     AT(users_batch_url)},
+    {"--users-batch-size", "CAMEO_USERS_BATCH_SIZE", "50", "ids per batch lookup (at most 1000)", T_NUMBER,
+     AT(users_batch_size), RANGE(1, 1000)},
+    {"--origin-timeout", "CAMEO_ORIGIN_TIMEOUT", "3s", "per user-service request attempt", T_DURATION,
+     AT(origin_timeout_ms), TIMEOUT},
     {"--origin-connect-timeout", "CAMEO_ORIGIN_CONNECT_TIMEOUT", "1s", "to connect to the user service",
-     T_TIMEOUT, OFF(origin_connect_timeout_ms)},
+     T_DURATION, AT(origin_connect_timeout_ms), TIMEOUT},
     {"--origin-retries", "CAMEO_ORIGIN_RETRIES", "2",
-     "more attempts after a failure that may pass (0 to 10; jittered backoff)", T_RETRIES,
-     OFF(origin_retries)},
+     "more attempts after a failure that may pass (0 to 10; jittered backoff)", T_NUMBER, AT(origin_retries),
+     RANGE(0, 10)},
     {"--origin-concurrency", "CAMEO_ORIGIN_CONCURRENCY", "16", "user-service requests in flight per worker",
-     T_COUNT, OFF(origin_concurrency)},
+     T_NUMBER, AT(origin_concurrency), COUNT},
     {"--breaker-failures", "CAMEO_BREAKER_FAILURES", "5",
-     "failed user-service requests in a row that open the circuit breaker", T_COUNT, OFF(breaker_failures)},
+     "failed user-service requests in a row that open the circuit breaker", T_NUMBER, AT(breaker_failures),
+     COUNT},
     {"--warm-file", "CAMEO_WARM_FILE", NULL,
      "after start, load the user ids in this file (one per line) and their avatars, as POST /v1/warm does",
-     T_PATH, OFF(warm_file)},
+     T_PATH, AT(warm_file)},
     {"--breaker-open", "CAMEO_BREAKER_OPEN", "5s", "how long the open breaker fails calls before a probe",
-     T_TIMEOUT, OFF(breaker_open_ms)},
+     T_DURATION, AT(breaker_open_ms), TIMEOUT},
     {"--avatar-field", "CAMEO_AVATAR_FIELD", NULL,
      "with --users-url and --blobs s3://: JSON pointer to the profile member naming the avatar object "
      "(e.g. /picture_id); its value is the avatar version (default: none)",
-     T_POINTER, OFF(avatar_field)},
+     T_POINTER, AT(avatar_field)},
     {"--avatar-key-template", "CAMEO_AVATAR_KEY_TEMPLATE", "avatars/{value}",
      "with --avatar-field: the object key of a field value, under the --blobs prefix", T_TEMPLATE,
-     OFF(avatar_key_template)},
+     AT(avatar_key_template)},
     {"--blobs", "CAMEO_BLOBS", "local", "where avatar bytes live: local (the store) or s3://BUCKET[/PREFIX]",
-     T_BLOBS, 0},
+     T_BLOBS, AT0},
     {"--s3-endpoint", "CAMEO_S3_ENDPOINT", NULL,
      "S3 server: http(s)://HOST[:PORT] (default: https://s3.REGION.amazonaws.com)", T_ENDPOINT,
-     OFF(s3_endpoint)},
+     AT(s3_endpoint)},
     {"--s3-region", "CAMEO_S3_REGION", "us-east-1", "S3 region, signed into every request", T_REGION,
-     OFF(s3_region)},
+     AT(s3_region)},
     {"--s3-path-style", "CAMEO_S3_PATH_STYLE", "false",
      "address the bucket as HOST/BUCKET/KEY (MinIO, IPs) instead of BUCKET.HOST/KEY", T_BOOL,
-     OFF(s3_path_style)},
+     AT(s3_path_style)},
     {"--s3-access-key", "CAMEO_S3_ACCESS_KEY", NULL, "S3 access key id (or AWS_ACCESS_KEY_ID)", T_SECRET,
-     OFF(s3_access_key)},
+     SECRET(s3_access_key, 1)},
     {"--s3-secret-key", "CAMEO_S3_SECRET_KEY", NULL, "S3 secret access key (or AWS_SECRET_ACCESS_KEY)",
-     T_SECRET, OFF(s3_secret_key)},
+     T_SECRET, SECRET(s3_secret_key, 1)},
     {"--s3-session-token", "CAMEO_S3_SESSION_TOKEN", NULL,
-     "temporary credentials' session token (or AWS_SESSION_TOKEN)", T_SECRET, OFF(s3_session_token)},
-    {"--s3-timeout", "CAMEO_S3_TIMEOUT", "5s", "whole S3 request, connect included", T_TIMEOUT,
-     OFF(s3_timeout_ms)},
-    {"--s3-connect-timeout", "CAMEO_S3_CONNECT_TIMEOUT", "1s", "connecting to S3", T_TIMEOUT,
-     OFF(s3_connect_timeout_ms)},
+     "temporary credentials' session token (or AWS_SESSION_TOKEN)", T_SECRET, SECRET(s3_session_token, 1)},
+    {"--s3-timeout", "CAMEO_S3_TIMEOUT", "5s", "whole S3 request, connect included", T_DURATION,
+     AT(s3_timeout_ms), TIMEOUT},
+    {"--s3-connect-timeout", "CAMEO_S3_CONNECT_TIMEOUT", "1s", "connecting to S3", T_DURATION,
+     AT(s3_connect_timeout_ms), TIMEOUT},
     {"--s3-max-concurrent", "CAMEO_S3_MAX_CONCURRENT", "256", "S3 requests in flight at once (503 past it)",
-     T_COUNT, OFF(s3_max_concurrent)},
+     T_NUMBER, AT(s3_max_concurrent), COUNT},
     {"--avatar-delivery", "CAMEO_AVATAR_DELIVERY", "proxy",
      "proxy (bytes through cameo) or presigned (redirect to a presigned S3 URL; needs --blobs s3://)",
-     T_DELIVERY, OFF(avatar_presigned)},
+     T_DELIVERY, AT(avatar_presigned)},
     {"--presign-bucket", "CAMEO_PRESIGN_BUCKET", "30m",
-     "presigned URLs are identical within such a time bucket", T_PRESIGN, OFF(presign_bucket_ms)},
+     "presigned URLs are identical within such a time bucket", T_DURATION, AT(presign_bucket_ms),
+     RANGE(1000, 3 * 86400000ull), .step = 1000},
     {"--presign-min-validity", "CAMEO_PRESIGN_MIN_VALIDITY", "10m",
-     "a presigned URL is never handed out with less validity left", T_PRESIGN, OFF(presign_min_validity_ms)},
+     "a presigned URL is never handed out with less validity left", T_DURATION, AT(presign_min_validity_ms),
+     RANGE(1000, 3 * 86400000ull), .step = 1000},
     {"--seed-demo", "CAMEO_SEED_DEMO", "false",
-     "on an empty store, add 50 demo users with avatars (for /demo)", T_BOOL, OFF(seed_demo)},
+     "on an empty store, add 50 demo users with avatars (for /demo)", T_BOOL, AT(seed_demo)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -233,6 +242,22 @@ int cameo_parse_duration(const char *s, uint64_t *out_ms)
     return -1;
 }
 
+/* Writes ms as the largest unit that divides it: "60s", "3d", "250ms". */
+static void fmt_duration(uint64_t ms, char out[24])
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ms > 0 && ms % units[i].ms == 0) {
+            snprintf(out, 24, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, 24, "%llums", (unsigned long long)ms);
+}
+
 /* Applies value to option o. Returns 0, or -1 with errbuf set. */
 static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const char *source, char *errbuf,
                  size_t errlen)
@@ -265,29 +290,6 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         }
         strcpy(field, value);
         return 0;
-    case T_WORKERS: {
-        char *end;
-        unsigned long n = strtoul(value, &end, 10);
-        if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 || n > 256) {
-            snprintf(errbuf, errlen, "%s: expected a number of threads from 1 to 256, got '%s'", source,
-                     value);
-            return -1;
-        }
-        *(unsigned *)(void *)field = (unsigned)n;
-        return 0;
-    }
-    case T_TOKEN: {
-        size_t len = strlen(value);
-        int printable = 1;
-        for (size_t i = 0; i < len; i++)
-            printable &= value[i] > ' ' && value[i] < 127;
-        if (len < 16 || len >= sizeof(cfg->admin_token) || !printable) {
-            snprintf(errbuf, errlen, "%s: expected 16 to 255 printable characters without spaces", source);
-            return -1; /* never echo a token */
-        }
-        strcpy(field, value);
-        return 0;
-    }
     case T_SIZE: {
         size_t v;
         if (cameo_parse_size(value, &v) != 0 || v == 0) {
@@ -327,16 +329,6 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
             return -1;
         }
         strcpy(field, value);
-        return 0;
-    }
-    case T_COUNT: {
-        char *end;
-        unsigned long n = strtoul(value, &end, 10);
-        if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 || n > 1000000) {
-            snprintf(errbuf, errlen, "%s: expected a number from 1 to 1000000, got '%.32s'", source, value);
-            return -1;
-        }
-        *(unsigned *)(void *)field = (unsigned)n;
         return 0;
     }
     case T_HTTP_URL: {
@@ -406,16 +398,6 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         strcpy(field, value);
         return 0;
     }
-    case T_RETRIES: {
-        char *end;
-        unsigned long n = strtoul(value, &end, 10);
-        if (value[0] < '0' || value[0] > '9' || *end != '\0' || n > 10) {
-            snprintf(errbuf, errlen, "%s: expected a number from 0 to 10, got '%.32s'", source, value);
-            return -1;
-        }
-        *(unsigned *)(void *)field = (unsigned)n;
-        return 0;
-    }
     case T_REGION: {
         size_t len = strlen(value);
         int ok = len >= 1 && len < sizeof(cfg->s3_region);
@@ -442,20 +424,6 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
                  value);
         return -1;
     }
-    case T_SECRET: {
-        size_t len = strlen(value);
-        size_t max = o->offset == OFF(s3_session_token) ? sizeof(cfg->s3_session_token) - 1 : 128;
-        int ok = len >= 1 && len <= max;
-        for (size_t i = 0; ok && i < len; i++)
-            ok = value[i] > ' ' && value[i] < 127;
-        if (!ok) {
-            snprintf(errbuf, errlen, "%s: expected 1 to %zu printable characters without spaces", source,
-                     max);
-            return -1; /* never echo a credential */
-        }
-        strcpy(field, value);
-        return 0;
-    }
     case T_DELIVERY:
         if (strcmp(value, "proxy") != 0 && strcmp(value, "presigned") != 0) {
             snprintf(errbuf, errlen, "%s: expected proxy or presigned, got '%.32s'", source, value);
@@ -463,16 +431,6 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         }
         *(int *)(void *)field = strcmp(value, "presigned") == 0;
         return 0;
-    case T_PRESIGN: {
-        uint64_t v;
-        if (cameo_parse_duration(value, &v) != 0 || v < 1000 || v > 3 * 86400000ull || v % 1000 != 0) {
-            snprintf(errbuf, errlen, "%s: expected whole seconds from 1s to 3d (e.g. 30m), got '%.32s'",
-                     source, value);
-            return -1;
-        }
-        *(uint64_t *)(void *)field = v;
-        return 0;
-    }
     case T_POINTER: {
         size_t len = strlen(value);
         int ok = value[0] == '/' && len < sizeof(cfg->avatar_field);
@@ -517,16 +475,48 @@ static int apply(cameo_config_t *cfg, const opt_t *o, const char *value, const c
         strcpy(field, value);
         return 0;
     }
-    case T_TIMEOUT:
-    case T_DURATION: {
-        uint64_t v;
-        if (o->type == T_TIMEOUT && cameo_parse_duration(value, &v) == 0 && (v < 1 || v > 60000)) {
-            snprintf(errbuf, errlen, "%s: expected a duration from 1ms to 60s, got '%s'", source, value);
+    case T_NUMBER: {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(value, &end, 10);
+        if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 || n < o->min || n > o->max) {
+            snprintf(errbuf, errlen, "%s: expected a number from %llu to %llu, got '%.32s'", source,
+                     (unsigned long long)o->min, (unsigned long long)o->max, value);
             return -1;
         }
+        *(unsigned *)(void *)field = (unsigned)n;
+        return 0;
+    }
+    case T_SECRET: {
+        size_t len = strlen(value);
+        int ok = len >= o->min && len <= o->max;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = value[i] > ' ' && value[i] < 127;
+        if (!ok) {
+            snprintf(errbuf, errlen, "%s: expected %llu to %llu printable characters without spaces", source,
+                     (unsigned long long)o->min, (unsigned long long)o->max);
+            return -1; /* never echo a credential */
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    case T_DURATION: {
+        uint64_t v;
+        char lo[24], hi[24];
         if (cameo_parse_duration(value, &v) != 0) {
-            snprintf(errbuf, errlen, "%s: expected a duration such as 250ms, 10s, 5m, 1h or 7d, got '%s'",
+            snprintf(errbuf, errlen, "%s: expected a duration such as 250ms, 10s, 5m, 1h or 7d, got '%.32s'",
                      source, value);
+            return -1;
+        }
+        if (v < o->min || (o->max != 0 && v > o->max) || (o->step > 1 && v % o->step != 0)) {
+            fmt_duration(o->min, lo);
+            fmt_duration(o->max, hi);
+            if (o->max != 0)
+                snprintf(errbuf, errlen, "%s: expected a duration from %s to %s%s, got '%.32s'", source, lo,
+                         hi, o->step == 1000 ? " in whole seconds" : "", value);
+            else
+                snprintf(errbuf, errlen, "%s: expected a duration of at least %s, got '%.32s'", source, lo,
+                         value);
             return -1;
         }
         *(uint64_t *)(void *)field = v;
@@ -603,10 +593,6 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
         snprintf(
             errbuf, errlen,
             "--blobs: with --users-url, avatar objects are named by a profile field: add --avatar-field");
-        return -1;
-    }
-    if (cfg->blob_retention_ms == 0) {
-        snprintf(errbuf, errlen, "--blob-retention: expected a duration of at least 1ms");
         return -1;
     }
     if (cfg->presign_bucket_ms + cfg->presign_min_validity_ms > 7 * 86400000ull) {

@@ -123,11 +123,6 @@ static int serve(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (cfg.users_batch_size > 1000) {
-        fprintf(stderr, "cameo: --users-batch-size: expected 1 to 1000, got %u\n", cfg.users_batch_size);
-        rc = 2;
-        goto out;
-    }
     /* Avatar bytes in a bucket (--blobs s3://), in either mode. */
     char endpoint[sizeof(cfg.s3_endpoint) + 64];
     if (cfg.s3_endpoint[0] != '\0')

@@ -80,7 +80,11 @@ try {
         return performance.now() - t0;
       }),
     );
-    await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 15000 });
+    await page.waitForFunction(
+      async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated',
+      null,
+      { timeout: 15000 },
+    );
     await page.reload(); // lets the service worker keep the page and the listing
     await painted(page);
     await page.reload();

@@ -109,6 +109,7 @@ try {
   baseline.close();
 }
 
+console.error(JSON.stringify(t));
 const f = (x) => x.toFixed(1);
 const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
 console.log(`Median of ${ROUNDS} rounds, ms from navigation start to the 50th avatar loaded, decoded and in the next frame (warm: from the call).`);

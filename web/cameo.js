@@ -81,7 +81,17 @@ class Store {
   constructor(opts) {
     this.opts = opts;
     this.db = null;
-    this.ready = this.open().catch(() => null);
+    this.opening = null;
+    this.state = 'unused'; // then opening, available or unavailable
+  }
+  // Opened on first use, so a page that never needs it never waits for it.
+  get ready() {
+    if (!this.opening) {
+      this.state = 'opening';
+      this.opening = this.open().catch(() => null);
+      this.opening.then((db) => (this.state = db ? 'available' : 'unavailable'));
+    }
+    return this.opening;
   }
   open() {
     if (!this.opts.idb) return Promise.resolve(null);
@@ -253,6 +263,36 @@ export function createCameo(options = {}) {
   const inflight = new Map(); // id -> promise of a batch already sent
   let flushQueued = false;
 
+  // ---- start-up work that waits its turn ----
+  // The service worker's registration, the event stream and the writes to
+  // IndexedDB wait until the page has loaded and nothing the client started
+  // is in flight (listings, batches, pictures), IDLE_MAX_MS at the latest,
+  // and then for an idle period: else they compete with the first pictures
+  // for the main thread and the network (the stream holds one of the
+  // browser's six connections to cameo for good).
+  const IDLE_MAX_MS = 3000;
+  let busy = 0; // listings, batches and paint() calls in flight
+  let idleResolve;
+  const idle = new Promise((r) => (idleResolve = r));
+  const loaded = () => typeof document === 'undefined' || document.readyState === 'complete';
+  const checkIdle = () => busy === 0 && loaded() && idleResolve();
+  // The page's own first calls come in this tick: look after it.
+  setTimeout(checkIdle);
+  setTimeout(idleResolve, IDLE_MAX_MS);
+  // Then in an idle period of the main thread, where the browser has them.
+  const afterStart = idle.then(
+    () => new Promise((r) => (typeof requestIdleCallback === 'function' ? requestIdleCallback(r, { timeout: 1000 }) : r())),
+  );
+  if (typeof window !== 'undefined' && !loaded()) window.addEventListener('load', () => setTimeout(checkIdle), { once: true });
+  async function track(promise) {
+    busy++;
+    try {
+      return await promise;
+    } finally {
+      if (--busy === 0) setTimeout(checkIdle);
+    }
+  }
+
   function release(url) {
     // Revoke only when no picture on the page still shows it.
     if (!url || !url.startsWith('blob:')) return;
@@ -282,7 +322,8 @@ export function createCameo(options = {}) {
       profiles.set(p.id, p);
       if (layer !== 'indexeddb') recs.push({ key: p.id, at: Date.now(), bytes: JSON.stringify(p).length, p });
     }
-    store.putMany('profiles', recs).catch(() => {});
+    // Memory answers meanwhile; IndexedDB is for the next visit.
+    if (recs.length) afterStart.then(() => store.putMany('profiles', recs)).catch(() => {});
   }
 
   async function fetchJSON(path, init) {
@@ -371,7 +412,7 @@ export function createCameo(options = {}) {
     promise.then(() => inflight.delete(id));
     if (!flushQueued) {
       flushQueued = true;
-      queueMicrotask(() => flush().catch(() => {}));
+      queueMicrotask(() => track(flush()).catch(() => {}));
     }
     return promise;
   }
@@ -386,7 +427,7 @@ export function createCameo(options = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (after) q.set('after', after);
     counts.listings++;
-    const { doc, layer } = await fetchJSON('/v1/users?' + q);
+    const { doc, layer } = await track(fetchJSON('/v1/users?' + q));
     remember(doc.users || [], layer);
     return doc;
   }
@@ -475,7 +516,11 @@ export function createCameo(options = {}) {
    * data-cameo-user, so live updates repaint it. The src is set at once when
    * the profile is in memory (else after one batched profile read); resolves
    * when the picture is decoded and ready to paint. */
-  async function paint(img, id) {
+  function paint(img, id) {
+    return track(paintNow(img, id));
+  }
+
+  async function paintNow(img, id) {
     if (id !== undefined) img.dataset.cameoUser = String(id);
     const uid = img.dataset.cameoUser;
     const p = profiles.map.has(uid) ? memoryProfile(uid) : await profile(uid);
@@ -590,8 +635,8 @@ export function createCameo(options = {}) {
   let swReady = Promise.resolve(null);
   if (opts.serviceWorker && typeof navigator !== 'undefined' && 'serviceWorker' in navigator) {
     const url = typeof opts.serviceWorker === 'string' ? opts.serviceWorker : base + '/cameo-sw.js';
-    swReady = navigator.serviceWorker
-      .register(url, { scope: (base || '') + '/' })
+    swReady = afterStart
+      .then(() => navigator.serviceWorker.register(url, { scope: (base || '') + '/' }))
       .then(() => navigator.serviceWorker.ready)
       .catch(() => null);
   }
@@ -612,7 +657,7 @@ export function createCameo(options = {}) {
     });
   }
 
-  if (opts.events) connect();
+  if (opts.events) afterStart.then(connect);
 
   return {
     avatarURL,
@@ -638,12 +683,12 @@ export function createCameo(options = {}) {
         time_saved_ms: Math.round(saved.ms),
         requests: { ...counts },
         memory: { profiles: profiles.map.size, avatars: avatars.map.size + shown.map.size },
-        indexeddb: store.db ? 'available' : 'unavailable',
+        indexeddb: store.state,
         service_worker:
           typeof navigator !== 'undefined' && navigator.serviceWorker && navigator.serviceWorker.controller
             ? 'controlling'
             : 'none',
-        events: source ? ['connecting', 'open', 'closed'][source.readyState] : 'off',
+        events: source ? ['connecting', 'open', 'closed'][source.readyState] : opts.events && !stopped ? 'waiting' : 'off',
       };
     },
     /** The service worker's own figures (null without one). */

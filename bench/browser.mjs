@@ -109,7 +109,6 @@ try {
   baseline.close();
 }
 
-console.error(JSON.stringify(t));
 const f = (x) => x.toFixed(1);
 const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
 console.log(`Median of ${ROUNDS} rounds, ms from navigation start to the 50th avatar loaded, decoded and in the next frame (warm: from the call).`);
@@ -120,3 +119,6 @@ console.log(`| cold (new browser profile) | ${f(m.cold)} | ${f(m.bcold)} | ${(m.
 console.log(`| warm (same page, 50 more pictures) | ${f(m.warm)} | n/a | |`);
 console.log(`| reload | ${f(m.reload)} | ${f(m.breload)} | ${(m.breload / m.reload).toFixed(2)}x |`);
 console.log(`| offline reload | ${f(m.offline)} | broken images | |`);
+console.log('');
+const label = { bcold: 'plain cold', breload: 'plain reload' };
+console.log('Every round, ms: ' + Object.entries(t).map(([k, v]) => `${label[k] || k} ${v.map(f).join(' ')}`).join('; ') + '.');

@@ -263,36 +263,6 @@ export function createCameo(options = {}) {
   const inflight = new Map(); // id -> promise of a batch already sent
   let flushQueued = false;
 
-  // ---- start-up work that waits its turn ----
-  // The service worker's registration, the event stream and the writes to
-  // IndexedDB wait until the page has loaded and nothing the client started
-  // is in flight (listings, batches, pictures), IDLE_MAX_MS at the latest,
-  // and then for an idle period: else they compete with the first pictures
-  // for the main thread and the network (the stream holds one of the
-  // browser's six connections to cameo for good).
-  const IDLE_MAX_MS = 3000;
-  let busy = 0; // listings, batches and paint() calls in flight
-  let idleResolve;
-  const idle = new Promise((r) => (idleResolve = r));
-  const loaded = () => typeof document === 'undefined' || document.readyState === 'complete';
-  const checkIdle = () => busy === 0 && loaded() && idleResolve();
-  // The page's own first calls come in this tick: look after it.
-  setTimeout(checkIdle);
-  setTimeout(idleResolve, IDLE_MAX_MS);
-  // Then in an idle period of the main thread, where the browser has them.
-  const afterStart = idle.then(
-    () => new Promise((r) => (typeof requestIdleCallback === 'function' ? requestIdleCallback(r, { timeout: 1000 }) : r())),
-  );
-  if (typeof window !== 'undefined' && !loaded()) window.addEventListener('load', () => setTimeout(checkIdle), { once: true });
-  async function track(promise) {
-    busy++;
-    try {
-      return await promise;
-    } finally {
-      if (--busy === 0) setTimeout(checkIdle);
-    }
-  }
-
   function release(url) {
     // Revoke only when no picture on the page still shows it.
     if (!url || !url.startsWith('blob:')) return;
@@ -322,8 +292,7 @@ export function createCameo(options = {}) {
       profiles.set(p.id, p);
       if (layer !== 'indexeddb') recs.push({ key: p.id, at: Date.now(), bytes: JSON.stringify(p).length, p });
     }
-    // Memory answers meanwhile; IndexedDB is for the next visit.
-    if (recs.length) afterStart.then(() => store.putMany('profiles', recs)).catch(() => {});
+    if (recs.length) store.putMany('profiles', recs).catch(() => {});
   }
 
   async function fetchJSON(path, init) {
@@ -412,7 +381,7 @@ export function createCameo(options = {}) {
     promise.then(() => inflight.delete(id));
     if (!flushQueued) {
       flushQueued = true;
-      queueMicrotask(() => track(flush()).catch(() => {}));
+      queueMicrotask(() => flush().catch(() => {}));
     }
     return promise;
   }
@@ -427,7 +396,7 @@ export function createCameo(options = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (after) q.set('after', after);
     counts.listings++;
-    const { doc, layer } = await track(fetchJSON('/v1/users?' + q));
+    const { doc, layer } = await fetchJSON('/v1/users?' + q);
     remember(doc.users || [], layer);
     return doc;
   }
@@ -516,11 +485,7 @@ export function createCameo(options = {}) {
    * data-cameo-user, so live updates repaint it. The src is set at once when
    * the profile is in memory (else after one batched profile read); resolves
    * when the picture is decoded and ready to paint. */
-  function paint(img, id) {
-    return track(paintNow(img, id));
-  }
-
-  async function paintNow(img, id) {
+  async function paint(img, id) {
     if (id !== undefined) img.dataset.cameoUser = String(id);
     const uid = img.dataset.cameoUser;
     const p = profiles.map.has(uid) ? memoryProfile(uid) : await profile(uid);
@@ -635,8 +600,8 @@ export function createCameo(options = {}) {
   let swReady = Promise.resolve(null);
   if (opts.serviceWorker && typeof navigator !== 'undefined' && 'serviceWorker' in navigator) {
     const url = typeof opts.serviceWorker === 'string' ? opts.serviceWorker : base + '/cameo-sw.js';
-    swReady = afterStart
-      .then(() => navigator.serviceWorker.register(url, { scope: (base || '') + '/' }))
+    swReady = navigator.serviceWorker
+      .register(url, { scope: (base || '') + '/' })
       .then(() => navigator.serviceWorker.ready)
       .catch(() => null);
   }
@@ -657,7 +622,7 @@ export function createCameo(options = {}) {
     });
   }
 
-  if (opts.events) afterStart.then(connect);
+  if (opts.events) connect();
 
   return {
     avatarURL,
@@ -688,7 +653,7 @@ export function createCameo(options = {}) {
           typeof navigator !== 'undefined' && navigator.serviceWorker && navigator.serviceWorker.controller
             ? 'controlling'
             : 'none',
-        events: source ? ['connecting', 'open', 'closed'][source.readyState] : opts.events && !stopped ? 'waiting' : 'off',
+        events: source ? ['connecting', 'open', 'closed'][source.readyState] : 'off',
       };
     },
     /** The service worker's own figures (null without one). */

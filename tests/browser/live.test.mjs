@@ -97,7 +97,7 @@ test('IndexedDB unavailable: the demo still works through the other layers', asy
   page.on('pageerror', (e) => errors.push(e.message));
   await openDemo(page, cameo);
   assert.deepEqual((await pictures(page)).filter((p) => !p.ok), []);
-  // The client opens IndexedDB once the page is idle, to store the profiles.
+  // The client opens IndexedDB on first use: to store the listing's profiles.
   await page.waitForFunction(() => !['unused', 'opening'].includes(window.cameo.stats().indexeddb), null, { timeout: 10000 });
   let s = await page.evaluate(() => window.cameo.stats());
   assert.equal(s.indexeddb, 'unavailable');

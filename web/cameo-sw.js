@@ -9,8 +9,9 @@
 //   /v1/events, /metrics, /v1/stats, /healthz, /readyz, writes: not touched
 // Offline, a picture never seen gets a placeholder (the initials when the
 // profile is known, else a silhouette), never a broken image. Answers from
-// the caches carry X-Cameo-SW (hit, or fallback), so the client can tell
-// which layer served it. Caches are bounded (entries and bytes, oldest
+// the caches carry X-Cameo-SW (hit, or fallback) for fetch(), and the same as
+// Server-Timing: cameo-sw;desc=... for Resource Timing (an <img> cannot read
+// headers), so the client can tell which layer served it. Caches are bounded (entries and bytes, oldest
 // first) and versioned: activate deletes the caches of other versions.
 // postMessage({type: 'stats' | 'clear'}) with a MessagePort answers there.
 
@@ -26,6 +27,11 @@ const putsSinceTrim = { avatars: 0, profiles: 0, pages: 0 };
 
 self.addEventListener('install', () => self.skipWaiting());
 
+// No clients.claim(): a page loaded without the worker stays without it,
+// and the worker controls from the next navigation on. Claiming mid-visit
+// would make every picture the page shows again go through the worker once
+// (Chromium does not reuse, for a controlled page, the images its memory
+// cache got without a worker), for nothing the page lacks.
 self.addEventListener('activate', (event) => {
   const keep = new Set(Object.values(CACHES).map((c) => c.name));
   event.waitUntil(
@@ -33,7 +39,6 @@ self.addEventListener('activate', (event) => {
       for (const name of await caches.keys()) {
         if (name.startsWith('cameo-') && !keep.has(name)) await caches.delete(name);
       }
-      await self.clients.claim();
     })(),
   );
 });
@@ -84,11 +89,16 @@ async function stamped(res) {
   return new Response(body, { status: res.status, statusText: res.statusText, headers });
 }
 
-// A copy of a cached response marked as served here.
-async function marked(res, how) {
-  const headers = new Headers(res.headers);
+// Headers marking an answer as served here (how: hit or fallback).
+function markHeaders(headers, how) {
   headers.set('x-cameo-sw', how);
-  return new Response(await res.arrayBuffer(), { status: res.status, statusText: res.statusText, headers });
+  headers.set('server-timing', `cameo-sw;desc=${how}`);
+  return headers;
+}
+
+// A cached response marked as served here; the body streams through.
+function marked(res, how) {
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: markHeaders(new Headers(res.headers), how) });
 }
 
 function profileKey(id) {
@@ -98,7 +108,7 @@ function profileKey(id) {
 function jsonResponse(doc, how) {
   const body = JSON.stringify(doc);
   return new Response(body, {
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-cache', 'x-cameo-sw': how },
+    headers: markHeaders(new Headers({ 'content-type': 'application/json', 'cache-control': 'no-cache' }), how),
   });
 }
 
@@ -143,16 +153,17 @@ async function fallback(id) {
       '<rect width="128" height="128" fill="#c8ccd2"/><circle cx="64" cy="50" r="24" fill="#eef0f3"/>' +
       '<path d="M20 128c4-28 22-40 44-40s40 12 44 40z" fill="#eef0f3"/></svg>';
   return new Response(svg, {
-    headers: { 'content-type': 'image/svg+xml', 'cache-control': 'no-store', 'x-cameo-sw': 'fallback' },
+    headers: markHeaders(new Headers({ 'content-type': 'image/svg+xml', 'cache-control': 'no-store' }), 'fallback'),
   });
 }
 
 // ---- strategies ----
 
-async function cacheFirst(kind, req, onFail) {
+// A miss is answered as soon as the network answers; the copy is stored
+// meanwhile (event.waitUntil keeps the worker alive for it).
+async function cacheFirst(kind, req, event, onFail) {
   const gen = generation;
-  const c = await caches.open(CACHES[kind].name).catch(() => null);
-  const hit = c && (await c.match(req).catch(() => null));
+  const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
   if (hit) {
     stats.hits[kind]++;
     return marked(hit, 'hit');
@@ -160,7 +171,7 @@ async function cacheFirst(kind, req, onFail) {
   try {
     const res = await fetch(req);
     stats.network++;
-    if (res.ok) await put(kind, req, await stamped(res), gen);
+    if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
     return res;
   } catch (e) {
     if (onFail) return onFail();
@@ -254,7 +265,7 @@ self.addEventListener('fetch', (event) => {
   if (req.method !== 'GET') return; // writes go straight to cameo
   if ((m = path.match(/^\/v1\/avatars\/([^/]+)\/[^/]+$/))) {
     const id = decodeURIComponent(m[1]);
-    event.respondWith(cacheFirst('avatars', req, () => fallback(id)));
+    event.respondWith(cacheFirst('avatars', req, event, () => fallback(id)));
   } else if ((m = path.match(/^\/v1\/users\/([^/]+)\/avatar$/))) {
     const id = decodeURIComponent(m[1]);
     event.respondWith(fetch(req).catch(() => fallback(id)));
@@ -263,7 +274,7 @@ self.addEventListener('fetch', (event) => {
   } else if (path === '/v1/users') {
     event.respondWith(listing(req, event));
   } else if (path.startsWith('/assets/')) {
-    event.respondWith(cacheFirst('pages', req));
+    event.respondWith(cacheFirst('pages', req, event));
   } else if (PAGES.has(path)) {
     event.respondWith(networkFirst('pages', req, event));
   }

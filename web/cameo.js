@@ -10,11 +10,19 @@
 //   indexeddb   profiles and avatar blobs, bounded by entries and bytes, a
 //               TTL per kind; survives reloads
 //   serviceworker  /cameo-sw.js answered from its Cache API (it marks such
-//               answers with X-Cameo-SW), so it also works offline
-//   network     cameo itself (or the browser's HTTP cache in front of it:
-//               avatar URLs are versioned and immutable)
+//               answers with X-Cameo-SW and Server-Timing), so it also works
+//               offline
+//   httpcache   the browser's HTTP cache (avatar URLs are versioned and
+//               immutable)
+//   network     cameo itself
+//
+// Pictures in <img> (paint, paintAll) take the shortest path: the <img>
+// gets the versioned, immutable URL at once, and the browser's own layers
+// (its memory cache, the service worker, its HTTP cache) serve the bytes;
+// Resource Timing tells which one did. IndexedDB holds avatar bytes only
+// for avatar(), which hands out object URLs.
 
-const LAYERS = ['memory', 'indexeddb', 'serviceworker', 'network'];
+const LAYERS = ['memory', 'indexeddb', 'serviceworker', 'httpcache', 'network'];
 const EVENT_TYPES = ['profile.updated', 'profile.deleted', 'avatar.updated', 'avatar.deleted'];
 const BATCH_MAX = 1000; // ids per POST /v1/users:batch, as the server allows
 
@@ -73,7 +81,17 @@ class Store {
   constructor(opts) {
     this.opts = opts;
     this.db = null;
-    this.ready = this.open().catch(() => null);
+    this.opening = null;
+    this.state = 'unused'; // then opening, available or unavailable
+  }
+  // Opened on first use, so a page that never needs it never waits for it.
+  get ready() {
+    if (!this.opening) {
+      this.state = 'opening';
+      this.opening = this.open().catch(() => null);
+      this.opening.then((db) => (this.state = db ? 'available' : 'unavailable'));
+    }
+    return this.opening;
   }
   open() {
     if (!this.opts.idb) return Promise.resolve(null);
@@ -238,7 +256,8 @@ export function createCameo(options = {}) {
   }
 
   const profiles = new LRU(opts.memoryEntries); // id -> profile object (null: no such user)
-  const avatars = new LRU(opts.memoryEntries, (v) => release(v.url)); // id/version -> {url, bytes}
+  const avatars = new LRU(opts.memoryEntries, (v) => release(v.url)); // id/version -> {url, bytes}, for avatar()
+  const shown = new LRU(opts.memoryEntries); // versioned URL an <img> of this page decoded -> bytes
   const store = new Store(opts);
   const pending = new Map(); // id -> {promise, resolve} not yet sent
   const inflight = new Map(); // id -> promise of a batch already sent
@@ -273,7 +292,7 @@ export function createCameo(options = {}) {
       profiles.set(p.id, p);
       if (layer !== 'indexeddb') recs.push({ key: p.id, at: Date.now(), bytes: JSON.stringify(p).length, p });
     }
-    store.putMany('profiles', recs).catch(() => {});
+    if (recs.length) store.putMany('profiles', recs).catch(() => {});
   }
 
   async function fetchJSON(path, init) {
@@ -341,14 +360,18 @@ export function createCameo(options = {}) {
     }
   }
 
+  // The profile of id from memory, counted as a memory hit (the caller
+  // checked profiles.map.has(id)).
+  function memoryProfile(id) {
+    const p = profiles.get(id);
+    hit('profile', 'memory', p ? JSON.stringify(p).length : 0);
+    return p;
+  }
+
   /** The profile of user id (an object as GET /v1/users/{id} returns it), or null. */
   function profile(id) {
     id = String(id);
-    if (profiles.map.has(id)) {
-      const p = profiles.get(id);
-      hit('profile', 'memory', p ? JSON.stringify(p).length : 0);
-      return Promise.resolve(p);
-    }
+    if (profiles.map.has(id)) return Promise.resolve(memoryProfile(id));
     if (inflight.has(id)) return inflight.get(id);
     if (pending.has(id)) return pending.get(id).promise;
     let resolve;
@@ -433,22 +456,60 @@ export function createCameo(options = {}) {
     return url;
   }
 
+  // The URL an <img> of user id shows, given the profile p (null: unknown).
+  function pictureURL(p, id) {
+    if (!p) return SILHOUETTE;
+    if (!p.avatar || !p.avatar.version || !p.avatar.url) return initialsSVG(p, id);
+    return new URL(base + p.avatar.url, location.href).href;
+  }
+
+  // The layer that served the bytes of url to an <img>, from its Resource
+  // Timing entry: the service worker marks what it answers from its caches
+  // (Server-Timing: cameo-sw); a body with nothing transferred came from the
+  // HTTP cache. No entry (the timeline buffer is full) or no body size
+  // (another origin without Timing-Allow-Origin) counts as network: the
+  // layer that claims nothing saved. Returns [layer, bytes], or null for the
+  // service worker's offline placeholder (not a hit of the picture).
+  function servedBy(url) {
+    const entries = typeof performance !== 'undefined' ? performance.getEntriesByName(url, 'resource') : [];
+    const e = entries[entries.length - 1];
+    if (!e) return ['network', 0];
+    const sw = (e.serverTiming || []).find((t) => t.name === 'cameo-sw');
+    if (sw) return sw.description === 'fallback' ? null : ['serviceworker', e.decodedBodySize];
+    if (e.decodedBodySize > 0 && e.transferSize === 0) return ['httpcache', e.decodedBodySize];
+    timeNetwork(e.duration);
+    return ['network', e.decodedBodySize];
+  }
+
   /** Shows user id's picture in img and keeps it current: the element gets
-   * data-cameo-user, so live updates repaint it. Resolves when painted. */
+   * data-cameo-user, so live updates repaint it. The src is set at once when
+   * the profile is in memory (else after one batched profile read); resolves
+   * when the picture is decoded and ready to paint. */
   async function paint(img, id) {
     if (id !== undefined) img.dataset.cameoUser = String(id);
     const uid = img.dataset.cameoUser;
-    const url = await avatar(uid);
+    const p = profiles.map.has(uid) ? memoryProfile(uid) : await profile(uid);
     if (img.dataset.cameoUser !== uid) return; // reused for another user meanwhile
+    const url = pictureURL(p, uid);
+    const picture = url.startsWith('http');
     if (img.src !== url) {
+      img.decoding = 'async';
       img.src = url;
-      try {
-        await img.decode();
-      } catch (e) {
-        // a picture that cannot be decoded: show the initials instead
-        img.src = initialsSVG(profiles.map.get(uid), uid);
-      }
     }
+    try {
+      await img.decode();
+    } catch (e) {
+      // Replaced meanwhile (a live update), or a picture that cannot be
+      // decoded: then the initials instead.
+      if (img.src === url && picture) img.src = initialsSVG(p, uid);
+      return;
+    }
+    if (!picture) return; // a placeholder drawn here, no layer to count
+    const known = shown.get(url);
+    const got = known !== undefined ? ['memory', known] : servedBy(url);
+    if (!got) return;
+    shown.set(url, got[1]);
+    hit('avatar', got[0], got[1]);
   }
 
   /** Paints every <img data-cameo-user> under root. */
@@ -586,8 +647,8 @@ export function createCameo(options = {}) {
         bytes_saved: Math.round(saved.bytes),
         time_saved_ms: Math.round(saved.ms),
         requests: { ...counts },
-        memory: { profiles: profiles.map.size, avatars: avatars.map.size },
-        indexeddb: store.db ? 'available' : 'unavailable',
+        memory: { profiles: profiles.map.size, avatars: avatars.map.size + shown.map.size },
+        indexeddb: store.state,
         service_worker:
           typeof navigator !== 'undefined' && navigator.serviceWorker && navigator.serviceWorker.controller
             ? 'controlling'
@@ -601,6 +662,7 @@ export function createCameo(options = {}) {
     async clear() {
       profiles.clear();
       avatars.clear();
+      shown.clear();
       for (const u of objectURLs) URL.revokeObjectURL(u);
       objectURLs.clear();
       await store.clear().catch(() => {});

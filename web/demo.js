@@ -45,7 +45,7 @@ function showStats() {
   const s = cameo.stats();
   for (const kind of ['profiles', 'avatars']) {
     const cells = document.querySelectorAll(`#layers tr[data-kind="${kind}"] td`);
-    ['memory', 'indexeddb', 'serviceworker', 'network'].forEach((l, i) => (cells[i].textContent = s[kind][l]));
+    ['memory', 'indexeddb', 'serviceworker', 'httpcache', 'network'].forEach((l, i) => (cells[i].textContent = s[kind][l]));
   }
   document.getElementById('saved').textContent =
     `Saved ${(s.bytes_saved / 1024).toFixed(1)} KiB and about ${s.time_saved_ms} ms of network; ` +

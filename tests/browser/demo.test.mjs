@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { idbAvatars, launch, openDemo, pictures, served, startCameo, swControls } from './harness.mjs';
+import { launch, openDemo, pictures, served, startCameo, swActive } from './harness.mjs';
 
 let cameo, browser, context, page;
 
@@ -35,19 +35,54 @@ test('first visit: one listing, no more than one batch, at most 50 avatar reques
   assert.equal(s.last.avatar, 'network');
 });
 
-test('reload: zero avatar requests reach cameo, pictures come from IndexedDB', async () => {
-  await swControls(page);
-  await idbAvatars(page, 45);
+test("reload: zero avatar requests reach cameo, the browser's caches serve the pictures", async () => {
+  await swActive(page);
   const before = await served(cameo, 'avatar');
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
   assert.deepEqual((await pictures(page)).filter((p) => !p.ok), []);
   assert.equal(await served(cameo, 'avatar') - before, 0);
   const s = await page.evaluate(() => window.cameo.stats());
-  assert.equal(s.avatars.indexeddb, 45);
+  // The versioned URLs are immutable: the HTTP cache (or, for a page the
+  // worker controls and the HTTP cache misses, the worker) has every one.
+  assert.equal(s.avatars.httpcache + s.avatars.serviceworker, 45, JSON.stringify(s.avatars));
   assert.equal(s.avatars.network, 0);
-  assert.equal(s.last.avatar, 'indexeddb');
+  assert.ok(['httpcache', 'serviceworker'].includes(s.last.avatar), s.last.avatar);
   assert.equal(s.service_worker, 'controlling');
+});
+
+test('reload with the HTTP cache off: the service worker serves every picture, and says so', async () => {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  try {
+    const before = await served(cameo, 'avatar');
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+    assert.deepEqual((await pictures(page)).filter((p) => !p.ok), []);
+    assert.equal(await served(cameo, 'avatar') - before, 0);
+    const s = await page.evaluate(() => window.cameo.stats());
+    assert.equal(s.avatars.serviceworker, 45, JSON.stringify(s.avatars));
+    assert.equal(s.last.avatar, 'serviceworker');
+  } finally {
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: false });
+    await cdp.detach();
+  }
+});
+
+test('avatar(): an object URL of the bytes, kept in IndexedDB for the next client', async () => {
+  const r = await page.evaluate(async () => {
+    const { createCameo } = await import('/cameo.js');
+    const opts = { serviceWorker: false, events: false, idbName: 'cameo-avatar-test' };
+    const a = createCameo(opts);
+    const first = await a.avatar('ada-lovelace');
+    const b = createCameo(opts);
+    const second = await b.avatar('ada-lovelace');
+    return { first, second, a: a.stats().avatars, b: b.stats().avatars };
+  });
+  assert.ok(r.first.startsWith('blob:') && r.second.startsWith('blob:'), JSON.stringify(r));
+  assert.equal(r.a.network + r.a.httpcache + r.a.serviceworker, 1);
+  assert.equal(r.b.indexeddb, 1);
 });
 
 test('same-tick profile() calls become one batch request; duplicates and in-flight calls join it', async () => {
@@ -103,7 +138,8 @@ test('offline reload: every seen picture renders, unseen ones get a placeholder,
     assert.ok(r.initials, 'the placeholder of a known user has its initials');
     assert.ok(r.stranger.ok && r.silhouette, 'an unknown user shows the silhouette');
     assert.equal(r.stats.avatars.network, 0);
-    assert.ok(r.stats.avatars.indexeddb + r.stats.avatars.memory >= 45);
+    const s = r.stats.avatars;
+    assert.ok(s.httpcache + s.serviceworker + s.memory >= 45, JSON.stringify(s));
     assert.equal(r.stats.last.profile, 'serviceworker'); // the offline batch for never-seen
   } finally {
     await context.setOffline(false);

@@ -175,33 +175,12 @@ export async function served(cameo, route) {
   return n;
 }
 
-/** Waits until the page's IndexedDB holds n avatar blobs (the client
- * stores them in the background). */
-export async function idbAvatars(page, n) {
+/** Waits until the service worker is active: it controls the pages loaded
+ * from then on (it does not claim the page that registered it). */
+export async function swActive(page) {
   await page.waitForFunction(
-    (want) =>
-      new Promise((resolve) => {
-        const req = indexedDB.open('cameo');
-        req.onsuccess = () => {
-          try {
-            const c = req.result.transaction('avatars').objectStore('avatars').count();
-            c.onsuccess = () => {
-              req.result.close();
-              resolve(c.result >= want);
-            };
-            c.onerror = () => resolve(false);
-          } catch (e) {
-            resolve(false);
-          }
-        };
-        req.onerror = () => resolve(false);
-      }),
-    n,
+    async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated',
+    null,
     { timeout: 15000 },
   );
-}
-
-/** Waits until the service worker controls the page. */
-export async function swControls(page) {
-  await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 15000 });
 }

@@ -129,6 +129,7 @@ async function cachedProfile(id) {
 
 // ---- placeholders ----
 
+// The same hue as the server's placeholder (cameo_initials_svg in src/core/core_media.c).
 function hueOf(id) {
   let h = 0;
   for (const ch of String(id)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;

@@ -202,6 +202,7 @@ function initialsOf(profile, id) {
   return (a + b).toUpperCase();
 }
 
+// The same hue as the server's placeholder (cameo_initials_svg in src/core/core_media.c).
 function hueOf(id) {
   let h = 0;
   for (const ch of String(id)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;

@@ -31,8 +31,9 @@ void cameo_avatar_version(const void *data, size_t len, char out[17]);
 void cameo_initials(const char *name, const char *id, char out[3]);
 
 /* Writes the SVG placeholder for user id with initials into buf (at most
- * len bytes, NUL-terminated). Its background colour is derived from id, so
- * the same id always gives the same bytes. Returns the length written (the
+ * len bytes, NUL-terminated). Its background colour is derived from id (the
+ * hue of the same 31-multiplier hash as hueOf in web/cameo.js), so the same
+ * id always gives the same bytes, here and in the browser. Returns the length written (the
  * SVG is ~300 bytes; 512 is always enough). */
 size_t cameo_initials_svg(const char *id, const char *initials, char *buf, size_t len);
 

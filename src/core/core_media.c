@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <openssl/sha.h>
-#include <xxhash.h>
 
 static int token_valid(const char *s, size_t len, size_t max)
 {
@@ -99,7 +98,12 @@ void cameo_initials(const char *name, const char *id, char out[3])
 
 size_t cameo_initials_svg(const char *id, const char *initials, char *buf, size_t len)
 {
-    unsigned hue = (unsigned)(XXH3_64bits(id, strlen(id)) % 360);
+    /* The hue of web/cameo.js and web/cameo-sw.js (hueOf), so a page shows
+     * the same colour whether it draws the placeholder or asks for it. */
+    uint32_t h = 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+        h = h * 31u + *p;
+    unsigned hue = (unsigned)(h % 360);
     int n = snprintf(
         buf, len,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"128\" height=\"128\" viewBox=\"0 0 128 128\">"

@@ -84,6 +84,8 @@ static void test_initials_svg_is_deterministic_per_id(void **state)
     assert_string_not_equal(a, c); /* another id, another colour */
     assert_non_null(strstr(a, ">AL</text>"));
     assert_memory_equal("<svg", a, 4);
+    /* The browser's hueOf("ada"): ((97 * 31 + 100) * 31 + 97) % 360 = 294. */
+    assert_non_null(strstr(a, "fill=\"hsl(294,55%,45%)\""));
 }
 
 int main(void)

@@ -23,7 +23,9 @@
  * (< 32 KiB).
  *
  * Wake-up: one hub listener per worker; its notify (on the loop thread)
- * pushes to every stream of the worker that is not writing.
+ * pushes to every stream of the worker that is not writing. A worker whose
+ * listener could not be registered (out of memory at start) refuses
+ * streams with a 503 rather than open ones nothing would wake.
  *
  * Keep-alive: one timer per worker ticking every keepalive/4 while it has
  * streams; a stream silent for 3/4 of the keep-alive gets ": keep-alive"
@@ -377,6 +379,8 @@ int cameo__events_open(cameo_worker_t *w, h2o_req_t *req, cameo_sse_stream_t **o
     cameo_hub_t *hub = hub_of(w);
     if (hub == NULL || w->stopping || w->sse.ending)
         return CAMEO_EUNAVAIL;
+    if (!w->sse.listening)
+        return CAMEO_ENOMEM; /* the hub could not take this worker at start: nothing would wake a stream */
     if (cameo_hub_acquire(hub) != CAMEO_OK)
         return CAMEO_EBUSY;
     cameo_sse_stream_t *st = calloc(1, sizeof(*st));

@@ -91,8 +91,10 @@ size_t cameo__events_drain(cameo_worker_t *w);
 
 /* A new stream for req (a GET): takes a subscriber place and allocates its
  * state. Returns CAMEO_OK and *out, CAMEO_EBUSY past --sse-max, CAMEO_EUNAVAIL
- * while shutting down or without a hub, CAMEO_ENOMEM. Sends nothing: on an
- * error the caller answers; on CAMEO_OK it must call cameo__events_start. */
+ * while shutting down or without a hub, CAMEO_ENOMEM (also when the worker's
+ * hub listener could not be registered at start: no stream of it would ever
+ * be woken). Sends nothing: on an error the caller answers; on CAMEO_OK it
+ * must call cameo__events_start. */
 int cameo__events_open(cameo_worker_t *w, h2o_req_t *req, cameo_sse_stream_t **out);
 
 /* Starts the 200 text/event-stream response of an opened stream. */

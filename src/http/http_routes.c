@@ -1212,7 +1212,8 @@ static void route_events(rctx_t *c)
         send_error(c, 503, "unavailable", "event streams are not available: the server is shutting down");
         break;
     default:
-        send_error(c, 503, "unavailable", "out of memory");
+        add_header(c->req, H2O_TOKEN_RETRY_AFTER, H2O_STRLIT("5"));
+        send_error(c, 503, "unavailable", "event streams are not available: out of memory");
         break;
     }
 }

@@ -6,6 +6,13 @@
  * Called by the engine (events of writes through this instance), the bus
  * (events of other instances) and the HTTP layer (GET /v1/events).
  *
+ * Resume and de-duplication look ids up in an index beside the ring: an
+ * open-addressing table (linear probing, twice the backlog or more, a power
+ * of two) of the seqs of the events held, by a hash of their id. An event
+ * leaves the index as it falls off the ring (backward-shift deletion, so
+ * no tombstones), so publish and find cost O(1), not a scan of the backlog
+ * under the lock.
+ *
  * Locks: one mutex guards everything but the stream count (an atomic).
  * Listeners are never freed before the hub, so a wake-up task already
  * posted to a loop stays valid after unlisten; it then does nothing.
@@ -20,6 +27,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include <xxhash.h>
 
 #define LISTENERS_MAX 256 /* worker loops; --workers is at most 256 */
 
@@ -38,6 +47,8 @@ struct cameo_hub {
     cameo_event_t *ring; /* ring[(seq - 1) % cap]; hub lock */
     size_t cap, count;   /* hub lock */
     uint64_t next_seq;   /* hub lock */
+    uint64_t *index;     /* index_mask + 1 seqs (0: empty) of held events with an id; hub lock */
+    size_t index_mask;
     listener_t *listeners[LISTENERS_MAX];
     size_t nlisteners; /* hub lock */
     unsigned max_subs;
@@ -53,8 +64,15 @@ cameo_hub_t *cameo_hub_create(size_t backlog, unsigned max_subscribers)
     if (h == NULL)
         return NULL;
     h->cap = backlog ? backlog : 1024;
+    size_t slots = 2;
+    while (slots < 2 * h->cap && slots <= SIZE_MAX / 4)
+        slots *= 2;
+    h->index_mask = slots - 1;
     h->ring = calloc(h->cap, sizeof(*h->ring));
-    if (h->ring == NULL) {
+    h->index = calloc(slots, sizeof(*h->index));
+    if (h->ring == NULL || h->index == NULL) {
+        free(h->ring);
+        free(h->index);
         free(h);
         return NULL;
     }
@@ -77,6 +95,7 @@ void cameo_hub_destroy(cameo_hub_t *h)
         free(h->listeners[i]);
     pthread_mutex_destroy(&h->lock);
     free(h->ring);
+    free(h->index);
     free(h);
 }
 
@@ -97,15 +116,49 @@ static void listener_run(cameo_task_t *t)
         l->notify(l->arg);
 }
 
-/* Caller holds the lock. */
+/* ---- the index of ids (caller holds the lock) ---- */
+
+static const cameo_event_t *held(cameo_hub_t *h, uint64_t seq)
+{
+    return &h->ring[(seq - 1) % h->cap];
+}
+
+static size_t home(cameo_hub_t *h, const char *id)
+{
+    return (size_t)XXH3_64bits(id, strlen(id)) & h->index_mask;
+}
+
+/* The slot of the index holding id's seq, or of the empty slot where its
+ * probe ends. */
+static size_t index_slot(cameo_hub_t *h, const char *id)
+{
+    size_t i = home(h, id);
+    while (h->index[i] != 0 && strcmp(held(h, h->index[i])->id, id) != 0)
+        i = (i + 1) & h->index_mask;
+    return i;
+}
+
 static uint64_t find_locked(cameo_hub_t *h, const char *id)
 {
-    for (size_t i = 0; i < h->count; i++) {
-        const cameo_event_t *ev = &h->ring[(h->next_seq - 1 - 1 - i) % h->cap];
-        if (strcmp(ev->id, id) == 0)
-            return ev->seq;
+    return id[0] != '\0' ? h->index[index_slot(h, id)] : 0;
+}
+
+/* Takes seq (held, with an id) out of the index, moving later entries of
+ * its probe run back so that no lookup stops early. */
+static void index_remove(cameo_hub_t *h, uint64_t seq)
+{
+    size_t i = index_slot(h, held(h, seq)->id);
+    if (h->index[i] != seq)
+        return;
+    for (size_t j = (i + 1) & h->index_mask; h->index[j] != 0; j = (j + 1) & h->index_mask) {
+        size_t k = home(h, held(h, h->index[j])->id);
+        /* Stays when its home lies cyclically in (i, j]. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        h->index[i] = h->index[j];
+        i = j;
     }
-    return 0;
+    h->index[i] = 0;
 }
 
 /* Posts a wake-up to every active listener that has none pending. Caller
@@ -130,8 +183,12 @@ uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
     }
     uint64_t seq = h->next_seq++;
     cameo_event_t *slot = &h->ring[(seq - 1) % h->cap];
+    if (h->count == h->cap && slot->id[0] != '\0')
+        index_remove(h, slot->seq); /* the oldest falls off */
     *slot = *ev;
     slot->seq = seq;
+    if (slot->id[0] != '\0')
+        h->index[index_slot(h, slot->id)] = seq;
     if (h->count < h->cap)
         h->count++;
     wake_locked(h);

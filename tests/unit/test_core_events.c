@@ -1,6 +1,7 @@
 /*
  * test_core_events.c - the hub of change events: the backlog ring, resume
- * by id, de-duplication, the stream cap, and waking listeners once.
+ * by id (its index, through many turns of the ring), de-duplication, the
+ * stream cap, and waking listeners once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,6 +86,33 @@ static void test_resume_finds_an_id_still_held_and_not_one_that_fell_off(void **
     assert_int_equal(2, (int)cameo_hub_find(h, b.id));
     assert_int_equal(0, (int)cameo_hub_find(h, "no-such-id"));
     cameo_hub_destroy(h);
+}
+
+static void test_ids_are_found_through_many_turns_of_the_ring_and_lost_as_they_fall_off(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static cameo_event_t evs[N];
+    static const int caps[] = {1, 5, 64}; /* index of 2, 16 and 128 slots: probes collide and wrap */
+    for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+        int cap = caps[c];
+        cameo_hub_t *h = cameo_hub_create((size_t)cap, 0);
+        for (int i = 0; i < N; i++) {
+            evs[i] = event(h, "profile.updated", "u", (uint64_t)i);
+            assert_int_equal(i + 1, (int)cameo_hub_publish(h, &evs[i]));
+            /* Every id still held is found at its seq, every one that fell
+             * off is not, and a held one heard again is still dropped. */
+            for (int k = 0; k <= i; k++)
+                assert_int_equal(k > i - cap ? k + 1 : 0, (int)cameo_hub_find(h, evs[k].id));
+            assert_int_equal(0, (int)cameo_hub_publish(h, &evs[i - (i % cap) / 2]));
+        }
+        /* An id that fell off may come back (from the bus): a new event. */
+        assert_int_equal(N + 1, (int)cameo_hub_publish(h, &evs[0]));
+        assert_int_equal(N + 1, (int)cameo_hub_find(h, evs[0].id));
+        assert_int_equal(0, (int)cameo_hub_find(h, evs[N - cap].id)); /* pushed off by it */
+        assert_int_equal(0, (int)cameo_hub_find(h, ""));
+        cameo_hub_destroy(h);
+    }
 }
 
 static void test_an_event_heard_twice_is_kept_once(void **state)
@@ -191,6 +219,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backlog_keeps_the_newest_and_reports_the_oldest),
         cmocka_unit_test(test_resume_finds_an_id_still_held_and_not_one_that_fell_off),
+        cmocka_unit_test(test_ids_are_found_through_many_turns_of_the_ring_and_lost_as_they_fall_off),
         cmocka_unit_test(test_an_event_heard_twice_is_kept_once),
         cmocka_unit_test(test_ids_are_unique_and_carry_the_time),
         cmocka_unit_test(test_stream_cap_refuses_past_the_limit_and_frees_on_release),

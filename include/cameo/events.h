@@ -82,6 +82,12 @@ unsigned cameo_hub_subscribers(cameo_hub_t *h);
 int cameo_hub_listen(cameo_hub_t *h, cameo_loop_t *loop, void (*notify)(void *arg), void *arg);
 void cameo_hub_unlisten(cameo_hub_t *h, cameo_loop_t *loop);
 
+/* Whether loop's listener is woken (on the loop's thread; on after
+ * listen). A worker with no open stream turns it off, so events do not wake
+ * every worker for nothing; it turns it on before its first stream reads
+ * where to start, so no event between the two is missed. */
+void cameo_hub_want(cameo_hub_t *h, cameo_loop_t *loop, int want);
+
 /* The JSON data line of an event: {"type","id","user","version","at"}.
  * Returns its length (< CAMEO_EVENT_DATA_MAX). */
 size_t cameo_event_json(const cameo_event_t *ev, char *buf, size_t len);

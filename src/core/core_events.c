@@ -39,6 +39,7 @@ typedef struct listener {
     void (*notify)(void *arg);
     void *arg;
     int active;  /* hub lock */
+    int wanted;  /* hub lock: the loop has streams to wake (cameo_hub_want) */
     int pending; /* hub lock: a wake-up is posted and has not run */
 } listener_t;
 
@@ -161,13 +162,13 @@ static void index_remove(cameo_hub_t *h, uint64_t seq)
     h->index[i] = 0;
 }
 
-/* Posts a wake-up to every active listener that has none pending. Caller
- * holds the lock. */
+/* Posts a wake-up to every active listener that wants one and has none
+ * pending. Caller holds the lock. */
 static void wake_locked(cameo_hub_t *h)
 {
     for (size_t i = 0; i < h->nlisteners; i++) {
         listener_t *l = h->listeners[i];
-        if (l->active && !l->pending) {
+        if (l->active && l->wanted && !l->pending) {
             l->pending = 1;
             l->loop->post(l->loop, &l->task);
         }
@@ -279,8 +280,18 @@ int cameo_hub_listen(cameo_hub_t *h, cameo_loop_t *loop, void (*notify)(void *ar
     l->notify = notify;
     l->arg = arg;
     l->active = 1;
+    l->wanted = 1;
     pthread_mutex_unlock(&h->lock);
     return CAMEO_OK;
+}
+
+void cameo_hub_want(cameo_hub_t *h, cameo_loop_t *loop, int want)
+{
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->nlisteners; i++)
+        if (h->listeners[i]->loop == loop)
+            h->listeners[i]->wanted = want != 0;
+    pthread_mutex_unlock(&h->lock);
 }
 
 void cameo_hub_unlisten(cameo_hub_t *h, cameo_loop_t *loop)

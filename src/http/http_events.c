@@ -23,7 +23,9 @@
  * (< 32 KiB).
  *
  * Wake-up: one hub listener per worker; its notify (on the loop thread)
- * pushes to every stream of the worker that is not writing. A worker whose
+ * pushes to every stream of the worker that is not writing. The listener
+ * is woken only while the worker has streams (cameo_hub_want: on as the
+ * first opens, before it reads its start; off as the last goes). A worker whose
  * listener could not be registered (out of memory at start) refuses
  * streams with a 503 rather than open ones nothing would wake.
  *
@@ -210,7 +212,8 @@ static void on_dispose(void *p)
     cameo_worker_t *w = st->w;
     st->req = NULL;
     h2o_linklist_unlink(&st->link);
-    w->sse.open--;
+    if (--w->sse.open == 0 && w->sse.listening)
+        cameo_hub_want(hub_of(w), &w->loop, 0);
     cameo_hub_release(hub_of(w));
     free(st->out);
     free(st);
@@ -294,6 +297,7 @@ void cameo__events_listen(cameo_worker_t *w)
         w->sse.timer = NULL;
         return;
     }
+    cameo_hub_want(hub_of(w), &w->loop, 0); /* no stream yet */
     w->sse.listening = 1;
 }
 
@@ -398,7 +402,8 @@ int cameo__events_open(cameo_worker_t *w, h2o_req_t *req, cameo_sse_stream_t **o
     st->w = w;
     st->preamble = 1;
     h2o_linklist_insert(&w->sse.streams, &st->link);
-    w->sse.open++;
+    if (w->sse.open++ == 0)
+        cameo_hub_want(hub, &w->loop, 1); /* before cameo__events_start reads the stream's start */
     *out = st;
     return CAMEO_OK;
 }

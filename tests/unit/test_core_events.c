@@ -1,7 +1,7 @@
 /*
  * test_core_events.c - the hub of change events: the backlog ring, resume
  * by id (its index, through many turns of the ring), de-duplication, the
- * stream cap, and waking listeners once.
+ * stream cap, and waking listeners once, and only those that want it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,6 +178,31 @@ static void test_listener_is_woken_once_for_a_burst_and_never_after_unlisten(voi
     cameo_hub_destroy(h);
 }
 
+static void test_a_listener_that_wants_no_wake_ups_gets_none(void **state)
+{
+    (void)state;
+    cameo_hub_t *h = cameo_hub_create(8, 0);
+    qloop_t idle = {.super = {.post = q_post}}, busy = {.super = {.post = q_post}};
+    woken = 0;
+    assert_int_equal(CAMEO_OK, cameo_hub_listen(h, &idle.super, on_notify, NULL));
+    assert_int_equal(CAMEO_OK, cameo_hub_listen(h, &busy.super, on_notify, NULL));
+    cameo_hub_want(h, &idle.super, 0); /* a worker without streams */
+    cameo_event_t ev = event(h, "profile.updated", "x", 1);
+    cameo_hub_publish(h, &ev);
+    cameo_hub_gap(h);
+    assert_int_equal(0, q_run(&idle));
+    assert_int_equal(1, q_run(&busy));
+    assert_int_equal(1, woken);
+
+    cameo_hub_want(h, &idle.super, 1); /* its first stream opens */
+    ev = event(h, "profile.updated", "y", 2);
+    cameo_hub_publish(h, &ev);
+    assert_int_equal(1, q_run(&idle));
+    assert_int_equal(1, q_run(&busy));
+    assert_int_equal(3, woken);
+    cameo_hub_destroy(h);
+}
+
 static void test_a_gap_is_counted_and_wakes_the_listeners(void **state)
 {
     (void)state;
@@ -224,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_ids_are_unique_and_carry_the_time),
         cmocka_unit_test(test_stream_cap_refuses_past_the_limit_and_frees_on_release),
         cmocka_unit_test(test_listener_is_woken_once_for_a_burst_and_never_after_unlisten),
+        cmocka_unit_test(test_a_listener_that_wants_no_wake_ups_gets_none),
         cmocka_unit_test(test_a_gap_is_counted_and_wakes_the_listeners),
         cmocka_unit_test(test_event_json_names_type_id_user_version),
     };

@@ -6,6 +6,9 @@
  * Called by the engine (events of writes through this instance), the bus
  * (events of other instances) and the HTTP layer (GET /v1/events).
  *
+ * Beside each event of the ring, its server-sent-event frame, formatted
+ * once at publish (outside the lock) for every stream that sends it.
+ *
  * Resume and de-duplication look ids up in an index beside the ring: an
  * open-addressing table (linear probing, twice the backlog or more, a power
  * of two) of the seqs of the events held, by a hash of their id. An event
@@ -45,10 +48,12 @@ typedef struct listener {
 
 struct cameo_hub {
     pthread_mutex_t lock;
-    cameo_event_t *ring; /* ring[(seq - 1) % cap]; hub lock */
-    size_t cap, count;   /* hub lock */
-    uint64_t next_seq;   /* hub lock */
-    uint64_t *index;     /* index_mask + 1 seqs (0: empty) of held events with an id; hub lock */
+    cameo_event_t *ring;                 /* ring[(seq - 1) % cap]; hub lock */
+    char (*frames)[CAMEO_EVENT_SSE_MAX]; /* frames[i]: ring[i]'s SSE frame; hub lock */
+    uint16_t *frame_len;                 /* its length; hub lock */
+    size_t cap, count;                   /* hub lock */
+    uint64_t next_seq;                   /* hub lock */
+    uint64_t *index; /* index_mask + 1 seqs (0: empty) of held events with an id; hub lock */
     size_t index_mask;
     listener_t *listeners[LISTENERS_MAX];
     size_t nlisteners; /* hub lock */
@@ -70,9 +75,13 @@ cameo_hub_t *cameo_hub_create(size_t backlog, unsigned max_subscribers)
         slots *= 2;
     h->index_mask = slots - 1;
     h->ring = calloc(h->cap, sizeof(*h->ring));
+    h->frames = calloc(h->cap, sizeof(*h->frames));
+    h->frame_len = calloc(h->cap, sizeof(*h->frame_len));
     h->index = calloc(slots, sizeof(*h->index));
-    if (h->ring == NULL || h->index == NULL) {
+    if (h->ring == NULL || h->frames == NULL || h->frame_len == NULL || h->index == NULL) {
         free(h->ring);
+        free(h->frames);
+        free(h->frame_len);
         free(h->index);
         free(h);
         return NULL;
@@ -96,6 +105,8 @@ void cameo_hub_destroy(cameo_hub_t *h)
         free(h->listeners[i]);
     pthread_mutex_destroy(&h->lock);
     free(h->ring);
+    free(h->frames);
+    free(h->frame_len);
     free(h->index);
     free(h);
 }
@@ -175,8 +186,22 @@ static void wake_locked(cameo_hub_t *h)
     }
 }
 
+/* ev's SSE frame into frame; its length (0 when it does not fit). Its
+ * strings need no escaping: the engine checked the ones that came from the
+ * bus (on_bus_event), the rest are cameo's own. */
+static size_t format_frame(const cameo_event_t *ev, char frame[CAMEO_EVENT_SSE_MAX])
+{
+    char data[CAMEO_EVENT_DATA_MAX + 1];
+    size_t dn = cameo_event_json(ev, data, sizeof(data));
+    data[dn] = '\0';
+    int n = snprintf(frame, CAMEO_EVENT_SSE_MAX, "id: %s\nevent: %s\ndata: %s\n\n", ev->id, ev->type, data);
+    return n > 0 && n < CAMEO_EVENT_SSE_MAX ? (size_t)n : 0;
+}
+
 uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
 {
+    char frame[CAMEO_EVENT_SSE_MAX];
+    size_t frame_len = format_frame(ev, frame);
     pthread_mutex_lock(&h->lock);
     if (ev->id[0] != '\0' && find_locked(h, ev->id) != 0) {
         pthread_mutex_unlock(&h->lock);
@@ -188,6 +213,8 @@ uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
         index_remove(h, slot->seq); /* the oldest falls off */
     *slot = *ev;
     slot->seq = seq;
+    memcpy(h->frames[(seq - 1) % h->cap], frame, frame_len);
+    h->frame_len[(seq - 1) % h->cap] = (uint16_t)frame_len;
     if (slot->id[0] != '\0')
         h->index[index_slot(h, slot->id)] = seq;
     if (h->count < h->cap)
@@ -221,6 +248,30 @@ size_t cameo_hub_read(cameo_hub_t *h, uint64_t after, cameo_event_t *out, size_t
             out[n++] = h->ring[(s - 1) % h->cap];
     }
     pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+size_t cameo_hub_read_sse(cameo_hub_t *h, uint64_t after, size_t max, char *buf, size_t len, size_t *written,
+                          uint64_t *last, uint64_t *oldest)
+{
+    size_t n = 0, w = 0;
+    *last = after;
+    pthread_mutex_lock(&h->lock);
+    uint64_t first = h->count ? h->next_seq - h->count : 0;
+    *oldest = first;
+    if (h->count) {
+        for (uint64_t s = after + 1 > first ? after + 1 : first; s < h->next_seq && n < max; s++) {
+            size_t i = (s - 1) % h->cap, fl = h->frame_len[i];
+            if (fl > len - w)
+                break;
+            memcpy(buf + w, h->frames[i], fl);
+            w += fl;
+            *last = s;
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    *written = w;
     return n;
 }
 

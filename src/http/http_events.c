@@ -20,7 +20,7 @@
  * hub keeps the events, so a stream that is busy writing loses nothing
  * unless it falls behind the backlog: then it gets a `reset` event and
  * jumps to the newest event. A write carries at most SSE_BATCH events
- * (< 32 KiB).
+ * (< 32 KiB), their frames copied as the hub formatted them at publish.
  *
  * Wake-up: one hub listener per worker; its notify (on the loop thread)
  * pushes to every stream of the worker that is not writing. The listener
@@ -52,7 +52,6 @@
 
 #define SSE_BATCH 32 /* events per write: 32 * ~620 bytes < 32 KiB */
 #define SSE_CHUNK_MAX (32 * 1024)
-#define SSE_EVENT_MAX (CAMEO_EVENT_ID_MAX + 24 + CAMEO_EVENT_DATA_MAX + 32) /* one formatted event */
 #define SSE_ABORT_MS 300 /* at shutdown: grace before a stuck stream's socket is shut down */
 
 struct cameo_sse_stream {
@@ -83,18 +82,6 @@ static uint64_t keepalive_ms(cameo_worker_t *w)
 {
     uint64_t k = w->server->cfg.sse_keepalive_ms;
     return k != 0 ? k : 15000;
-}
-
-/* Formats one event at p (room >= SSE_EVENT_MAX). Returns its length (0 if
- * it does not fit). Its strings need no escaping: the engine checked the
- * ones that came from the bus (on_bus_event), the rest are cameo's own. */
-static size_t format_event(char *p, size_t room, const cameo_event_t *ev)
-{
-    char data[CAMEO_EVENT_DATA_MAX + 1];
-    size_t dn = cameo_event_json(ev, data, sizeof(data));
-    data[dn] = '\0';
-    int n = snprintf(p, room, "id: %s\nevent: %s\ndata: %s\n\n", ev->id, ev->type, data);
-    return n > 0 && (size_t)n < room ? (size_t)n : 0;
 }
 
 /* Formats a reset event at p (with id when not NULL). */
@@ -153,19 +140,19 @@ static void pump(cameo_sse_stream_t *st)
         st->gaps = gaps;
         len += format_reset(buf + len, sizeof(buf) - len, NULL, "bus");
     }
-    cameo_event_t evs[SSE_BATCH];
-    uint64_t oldest = 0;
-    size_t n = cameo_hub_read(hub_of(st->w), st->cursor, evs, SSE_BATCH, &oldest);
+    /* The events' frames, formatted once by the hub, straight into buf. */
+    uint64_t oldest = 0, last = 0;
+    size_t written = 0;
+    size_t n = cameo_hub_read_sse(hub_of(st->w), st->cursor, SSE_BATCH, buf + len, sizeof(buf) - len,
+                                  &written, &last, &oldest);
     if (n > 0 && oldest > st->cursor + 1) {
         /* Fell behind the backlog: events were lost. */
         cameo_log(CAMEO_LOG_DEBUG, "sse_reset", "cursor=%llu oldest=%llu", (unsigned long long)st->cursor,
                   (unsigned long long)oldest);
-        len += jump_to_newest(st, buf + len, sizeof(buf) - len);
-        n = 0;
-    }
-    for (size_t i = 0; i < n && sizeof(buf) - len >= SSE_EVENT_MAX; i++) {
-        len += format_event(buf + len, sizeof(buf) - len, &evs[i]);
-        st->cursor = evs[i].seq;
+        len += jump_to_newest(st, buf + len, sizeof(buf) - len); /* over the frames read */
+    } else {
+        len += written;
+        st->cursor = last;
     }
     h2o_send_state_t state = st->w->sse.ending ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS;
     if (len == 0 && state == H2O_SEND_STATE_IN_PROGRESS)

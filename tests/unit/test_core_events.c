@@ -1,7 +1,8 @@
 /*
  * test_core_events.c - the hub of change events: the backlog ring, resume
  * by id (its index, through many turns of the ring), de-duplication, the
- * stream cap, and waking listeners once, and only those that want it.
+ * stream cap, waking listeners once, and only those that want it, and the
+ * SSE frames formatted once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -219,6 +220,44 @@ static void test_a_gap_is_counted_and_wakes_the_listeners(void **state)
     cameo_hub_destroy(h);
 }
 
+static void test_sse_frames_are_read_as_formatted_at_publish_whole_frames_only(void **state)
+{
+    (void)state;
+    cameo_hub_t *h = cameo_hub_create(8, 0);
+    cameo_event_t a = event(h, "profile.updated", "ann", 1), b = event(h, "avatar.updated", "bo", 2);
+    snprintf(b.version, sizeof(b.version), "v2");
+    cameo_hub_publish(h, &a);
+    cameo_hub_publish(h, &b);
+    char json[CAMEO_EVENT_DATA_MAX], fa[CAMEO_EVENT_SSE_MAX], fb[CAMEO_EVENT_SSE_MAX];
+    cameo_event_json(&a, json, sizeof(json));
+    int la = snprintf(fa, sizeof(fa), "id: %s\nevent: profile.updated\ndata: %s\n\n", a.id, json);
+    cameo_event_json(&b, json, sizeof(json));
+    int lb = snprintf(fb, sizeof(fb), "id: %s\nevent: avatar.updated\ndata: %s\n\n", b.id, json);
+
+    char buf[4096];
+    size_t written = 0;
+    uint64_t last = 0, oldest = 0;
+    assert_int_equal(2, cameo_hub_read_sse(h, 0, 8, buf, sizeof(buf), &written, &last, &oldest));
+    assert_int_equal(la + lb, written);
+    assert_memory_equal(fa, buf, (size_t)la);
+    assert_memory_equal(fb, buf + la, (size_t)lb);
+    assert_int_equal(2, (int)last);
+    assert_int_equal(1, (int)oldest);
+
+    /* max, after, and a buffer with room for one frame and a half. */
+    assert_int_equal(1, cameo_hub_read_sse(h, 0, 1, buf, sizeof(buf), &written, &last, &oldest));
+    assert_int_equal(1, (int)last);
+    assert_int_equal(1, cameo_hub_read_sse(h, 1, 8, buf, sizeof(buf), &written, &last, &oldest));
+    assert_memory_equal(fb, buf, (size_t)lb);
+    assert_int_equal(1,
+                     cameo_hub_read_sse(h, 0, 8, buf, (size_t)la + (size_t)lb - 1, &written, &last, &oldest));
+    assert_int_equal(la, written);
+    assert_int_equal(0, cameo_hub_read_sse(h, 2, 8, buf, sizeof(buf), &written, &last, &oldest));
+    assert_int_equal(0, written);
+    assert_int_equal(2, (int)last); /* after, when nothing was read */
+    cameo_hub_destroy(h);
+}
+
 static void test_event_json_names_type_id_user_version(void **state)
 {
     (void)state;
@@ -251,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_listener_is_woken_once_for_a_burst_and_never_after_unlisten),
         cmocka_unit_test(test_a_listener_that_wants_no_wake_ups_gets_none),
         cmocka_unit_test(test_a_gap_is_counted_and_wakes_the_listeners),
+        cmocka_unit_test(test_sse_frames_are_read_as_formatted_at_publish_whole_frames_only),
         cmocka_unit_test(test_event_json_names_type_id_user_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

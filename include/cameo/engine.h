@@ -177,8 +177,13 @@ int cameo_engine_invalidate_ids(cameo_engine_t *e, const char *const *ids, size_
 
 /* Each worker loop calls attach on its thread as it starts, and detach as
  * it stops after its last request: remote tiers keep a connection per
- * loop. */
-void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop);
+ * loop. attach returns CAMEO_OK, or the first error of the remote tier's
+ * or the origin's attach (e.g. CAMEO_ENOMEM): then nothing is left
+ * attached to loop (do not detach it, and do not serve from it: every read
+ * there would answer CAMEO_EUNAVAIL), and errbuf (when not NULL) holds one
+ * line naming what failed, e.g. "the redis tier cannot attach: out of
+ * memory". */
+int cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop, char *errbuf, size_t errlen);
 void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop);
 
 /* For the Age header: 0 while entry is fresh, else about how many seconds

@@ -27,6 +27,8 @@
 
 #define CAMEO_EVENT_ID_MAX 48
 #define CAMEO_EVENT_DATA_MAX 512 /* the JSON of one event, without NUL */
+/* One event as a server-sent event, "id: ID\nevent: TYPE\ndata: JSON\n\n". */
+#define CAMEO_EVENT_SSE_MAX (CAMEO_EVENT_ID_MAX + 24 + CAMEO_EVENT_DATA_MAX + 32)
 
 typedef struct cameo_event {
     uint64_t seq;                /* order in this hub, from 1; set by publish */
@@ -57,6 +59,15 @@ uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev);
  * when empty): a reader that is behind it has missed events. */
 size_t cameo_hub_read(cameo_hub_t *h, uint64_t after, cameo_event_t *out, size_t max, uint64_t *oldest);
 
+/* The server-sent-event frames of the events with seq > after, oldest
+ * first, copied into buf[0..len): at most max, and only whole frames (one
+ * takes at most CAMEO_EVENT_SSE_MAX bytes). Each frame is formatted once, as
+ * its event is published, for every stream that sends it. Returns how many;
+ * *written gets their bytes (no NUL), *last the seq of the last one (after
+ * when none), *oldest as in cameo_hub_read. */
+size_t cameo_hub_read_sse(cameo_hub_t *h, uint64_t after, size_t max, char *buf, size_t len, size_t *written,
+                          uint64_t *last, uint64_t *oldest);
+
 /* The seq of the event with this id, if the backlog holds it (resume);
  * else 0. */
 uint64_t cameo_hub_find(cameo_hub_t *h, const char *id);
@@ -81,6 +92,12 @@ unsigned cameo_hub_subscribers(cameo_hub_t *h);
  * the loop's thread, at most one wake-up pending per listener. */
 int cameo_hub_listen(cameo_hub_t *h, cameo_loop_t *loop, void (*notify)(void *arg), void *arg);
 void cameo_hub_unlisten(cameo_hub_t *h, cameo_loop_t *loop);
+
+/* Whether loop's listener is woken (on the loop's thread; on after
+ * listen). A worker with no open stream turns it off, so events do not wake
+ * every worker for nothing; it turns it on before its first stream reads
+ * where to start, so no event between the two is missed. */
+void cameo_hub_want(cameo_hub_t *h, cameo_loop_t *loop, int want);
 
 /* The JSON data line of an event: {"type","id","user","version","at"}.
  * Returns its length (< CAMEO_EVENT_DATA_MAX). */

@@ -125,7 +125,9 @@ typedef struct cameo_origin_ops {
     void (*detach)(cameo_origin_t *o, cameo_loop_t *loop);
 
     /* Optional. Lists up to limit (1..1000) user ids greater than after (in
-     * byte order; NULL or "" lists from the first), ascending. loop is the
+     * byte order; NULL or "" lists from the first), ascending: only ids of
+     * the form callers validate ([A-Za-z0-9._-]{1,128}), and exactly limit
+     * of them unless fewer follow (a short page is the last). loop is the
      * worker loop that asked (an origin that talks to the network runs
      * there); the callback may still fire on another thread. */
     int (*list_ids)(cameo_origin_t *o, cameo_loop_t *loop, const char *after, size_t limit,

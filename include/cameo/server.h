@@ -32,9 +32,13 @@ typedef struct cameo_server_config {
 } cameo_server_config_t;
 
 /*
- * Binds the listeners and starts the workers. Returns CAMEO_OK and *out, or
- * CAMEO_EIO with a message in errbuf (e.g. the address is in use). The
- * config's strings must outlive the server.
+ * Binds the listeners and starts the workers, each attached to the engine
+ * (cameo_engine_attach) before this returns. Returns CAMEO_OK and *out;
+ * CAMEO_EIO with a message in errbuf when a listener or thread cannot be
+ * made (e.g. the address is in use); or CAMEO_EUNAVAIL when a worker's loop
+ * could not attach to the remote tier or the origin, errbuf naming the
+ * worker and what failed. On failure every started worker is stopped and
+ * nothing is left to free. The config's strings must outlive the server.
  */
 int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, char *errbuf, size_t errlen);
 

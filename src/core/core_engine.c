@@ -20,6 +20,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1284,12 +1285,26 @@ int cameo_engine_list_ids(cameo_engine_t *e, const char *after, size_t limit, ca
     return rc;
 }
 
-void cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop)
+int cameo_engine_attach(cameo_engine_t *e, cameo_loop_t *loop, char *errbuf, size_t errlen)
 {
-    if (e->remote != NULL && e->remote->ops->attach != NULL)
-        e->remote->ops->attach(e->remote, loop);
-    if (e->origin->ops->attach != NULL)
-        e->origin->ops->attach(e->origin, loop);
+    int rc = CAMEO_OK;
+    if (e->remote != NULL && e->remote->ops->attach != NULL &&
+        (rc = e->remote->ops->attach(e->remote, loop)) != CAMEO_OK) {
+        if (errbuf != NULL && errlen > 0)
+            snprintf(errbuf, errlen, "the %s tier cannot attach: %s", e->remote->ops->name,
+                     cameo_strerror(rc));
+        return rc;
+    }
+    if (e->origin->ops->attach != NULL && (rc = e->origin->ops->attach(e->origin, loop)) != CAMEO_OK) {
+        if (errbuf != NULL && errlen > 0)
+            snprintf(errbuf, errlen, "the %s origin cannot attach: %s", e->origin->ops->name,
+                     cameo_strerror(rc));
+        /* Nothing stays attached to a loop that will not run. */
+        if (e->remote != NULL && e->remote->ops->detach != NULL)
+            e->remote->ops->detach(e->remote, loop);
+        return rc;
+    }
+    return CAMEO_OK;
 }
 
 void cameo_engine_detach(cameo_engine_t *e, cameo_loop_t *loop)

@@ -6,6 +6,16 @@
  * Called by the engine (events of writes through this instance), the bus
  * (events of other instances) and the HTTP layer (GET /v1/events).
  *
+ * Beside each event of the ring, its server-sent-event frame, formatted
+ * once at publish (outside the lock) for every stream that sends it.
+ *
+ * Resume and de-duplication look ids up in an index beside the ring: an
+ * open-addressing table (linear probing, twice the backlog or more, a power
+ * of two) of the seqs of the events held, by a hash of their id. An event
+ * leaves the index as it falls off the ring (backward-shift deletion, so
+ * no tombstones), so publish and find cost O(1), not a scan of the backlog
+ * under the lock.
+ *
  * Locks: one mutex guards everything but the stream count (an atomic).
  * Listeners are never freed before the hub, so a wake-up task already
  * posted to a loop stays valid after unlisten; it then does nothing.
@@ -21,6 +31,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <xxhash.h>
+
 #define LISTENERS_MAX 256 /* worker loops; --workers is at most 256 */
 
 typedef struct listener {
@@ -30,14 +42,19 @@ typedef struct listener {
     void (*notify)(void *arg);
     void *arg;
     int active;  /* hub lock */
+    int wanted;  /* hub lock: the loop has streams to wake (cameo_hub_want) */
     int pending; /* hub lock: a wake-up is posted and has not run */
 } listener_t;
 
 struct cameo_hub {
     pthread_mutex_t lock;
-    cameo_event_t *ring; /* ring[(seq - 1) % cap]; hub lock */
-    size_t cap, count;   /* hub lock */
-    uint64_t next_seq;   /* hub lock */
+    cameo_event_t *ring;                 /* ring[(seq - 1) % cap]; hub lock */
+    char (*frames)[CAMEO_EVENT_SSE_MAX]; /* frames[i]: ring[i]'s SSE frame; hub lock */
+    uint16_t *frame_len;                 /* its length; hub lock */
+    size_t cap, count;                   /* hub lock */
+    uint64_t next_seq;                   /* hub lock */
+    uint64_t *index; /* index_mask + 1 seqs (0: empty) of held events with an id; hub lock */
+    size_t index_mask;
     listener_t *listeners[LISTENERS_MAX];
     size_t nlisteners; /* hub lock */
     unsigned max_subs;
@@ -53,8 +70,19 @@ cameo_hub_t *cameo_hub_create(size_t backlog, unsigned max_subscribers)
     if (h == NULL)
         return NULL;
     h->cap = backlog ? backlog : 1024;
+    size_t slots = 2;
+    while (slots < 2 * h->cap && slots <= SIZE_MAX / 4)
+        slots *= 2;
+    h->index_mask = slots - 1;
     h->ring = calloc(h->cap, sizeof(*h->ring));
-    if (h->ring == NULL) {
+    h->frames = calloc(h->cap, sizeof(*h->frames));
+    h->frame_len = calloc(h->cap, sizeof(*h->frame_len));
+    h->index = calloc(slots, sizeof(*h->index));
+    if (h->ring == NULL || h->frames == NULL || h->frame_len == NULL || h->index == NULL) {
+        free(h->ring);
+        free(h->frames);
+        free(h->frame_len);
+        free(h->index);
         free(h);
         return NULL;
     }
@@ -77,6 +105,9 @@ void cameo_hub_destroy(cameo_hub_t *h)
         free(h->listeners[i]);
     pthread_mutex_destroy(&h->lock);
     free(h->ring);
+    free(h->frames);
+    free(h->frame_len);
+    free(h->index);
     free(h);
 }
 
@@ -97,32 +128,80 @@ static void listener_run(cameo_task_t *t)
         l->notify(l->arg);
 }
 
-/* Caller holds the lock. */
-static uint64_t find_locked(cameo_hub_t *h, const char *id)
+/* ---- the index of ids (caller holds the lock) ---- */
+
+static const cameo_event_t *held(cameo_hub_t *h, uint64_t seq)
 {
-    for (size_t i = 0; i < h->count; i++) {
-        const cameo_event_t *ev = &h->ring[(h->next_seq - 1 - 1 - i) % h->cap];
-        if (strcmp(ev->id, id) == 0)
-            return ev->seq;
-    }
-    return 0;
+    return &h->ring[(seq - 1) % h->cap];
 }
 
-/* Posts a wake-up to every active listener that has none pending. Caller
- * holds the lock. */
+static size_t home(cameo_hub_t *h, const char *id)
+{
+    return (size_t)XXH3_64bits(id, strlen(id)) & h->index_mask;
+}
+
+/* The slot of the index holding id's seq, or of the empty slot where its
+ * probe ends. */
+static size_t index_slot(cameo_hub_t *h, const char *id)
+{
+    size_t i = home(h, id);
+    while (h->index[i] != 0 && strcmp(held(h, h->index[i])->id, id) != 0)
+        i = (i + 1) & h->index_mask;
+    return i;
+}
+
+static uint64_t find_locked(cameo_hub_t *h, const char *id)
+{
+    return id[0] != '\0' ? h->index[index_slot(h, id)] : 0;
+}
+
+/* Takes seq (held, with an id) out of the index, moving later entries of
+ * its probe run back so that no lookup stops early. */
+static void index_remove(cameo_hub_t *h, uint64_t seq)
+{
+    size_t i = index_slot(h, held(h, seq)->id);
+    if (h->index[i] != seq)
+        return;
+    for (size_t j = (i + 1) & h->index_mask; h->index[j] != 0; j = (j + 1) & h->index_mask) {
+        size_t k = home(h, held(h, h->index[j])->id);
+        /* Stays when its home lies cyclically in (i, j]. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        h->index[i] = h->index[j];
+        i = j;
+    }
+    h->index[i] = 0;
+}
+
+/* Posts a wake-up to every active listener that wants one and has none
+ * pending. Caller holds the lock. */
 static void wake_locked(cameo_hub_t *h)
 {
     for (size_t i = 0; i < h->nlisteners; i++) {
         listener_t *l = h->listeners[i];
-        if (l->active && !l->pending) {
+        if (l->active && l->wanted && !l->pending) {
             l->pending = 1;
             l->loop->post(l->loop, &l->task);
         }
     }
 }
 
+/* ev's SSE frame into frame; its length (0 when it does not fit). Its
+ * strings need no escaping: the engine checked the ones that came from the
+ * bus (on_bus_event), the rest are cameo's own. */
+static size_t format_frame(const cameo_event_t *ev, char frame[CAMEO_EVENT_SSE_MAX])
+{
+    char data[CAMEO_EVENT_DATA_MAX + 1];
+    size_t dn = cameo_event_json(ev, data, sizeof(data));
+    data[dn] = '\0';
+    int n = snprintf(frame, CAMEO_EVENT_SSE_MAX, "id: %s\nevent: %s\ndata: %s\n\n", ev->id, ev->type, data);
+    return n > 0 && n < CAMEO_EVENT_SSE_MAX ? (size_t)n : 0;
+}
+
 uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
 {
+    char frame[CAMEO_EVENT_SSE_MAX];
+    size_t frame_len = format_frame(ev, frame);
     pthread_mutex_lock(&h->lock);
     if (ev->id[0] != '\0' && find_locked(h, ev->id) != 0) {
         pthread_mutex_unlock(&h->lock);
@@ -130,8 +209,14 @@ uint64_t cameo_hub_publish(cameo_hub_t *h, const cameo_event_t *ev)
     }
     uint64_t seq = h->next_seq++;
     cameo_event_t *slot = &h->ring[(seq - 1) % h->cap];
+    if (h->count == h->cap && slot->id[0] != '\0')
+        index_remove(h, slot->seq); /* the oldest falls off */
     *slot = *ev;
     slot->seq = seq;
+    memcpy(h->frames[(seq - 1) % h->cap], frame, frame_len);
+    h->frame_len[(seq - 1) % h->cap] = (uint16_t)frame_len;
+    if (slot->id[0] != '\0')
+        h->index[index_slot(h, slot->id)] = seq;
     if (h->count < h->cap)
         h->count++;
     wake_locked(h);
@@ -163,6 +248,30 @@ size_t cameo_hub_read(cameo_hub_t *h, uint64_t after, cameo_event_t *out, size_t
             out[n++] = h->ring[(s - 1) % h->cap];
     }
     pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+size_t cameo_hub_read_sse(cameo_hub_t *h, uint64_t after, size_t max, char *buf, size_t len, size_t *written,
+                          uint64_t *last, uint64_t *oldest)
+{
+    size_t n = 0, w = 0;
+    *last = after;
+    pthread_mutex_lock(&h->lock);
+    uint64_t first = h->count ? h->next_seq - h->count : 0;
+    *oldest = first;
+    if (h->count) {
+        for (uint64_t s = after + 1 > first ? after + 1 : first; s < h->next_seq && n < max; s++) {
+            size_t i = (s - 1) % h->cap, fl = h->frame_len[i];
+            if (fl > len - w)
+                break;
+            memcpy(buf + w, h->frames[i], fl);
+            w += fl;
+            *last = s;
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    *written = w;
     return n;
 }
 
@@ -222,8 +331,18 @@ int cameo_hub_listen(cameo_hub_t *h, cameo_loop_t *loop, void (*notify)(void *ar
     l->notify = notify;
     l->arg = arg;
     l->active = 1;
+    l->wanted = 1;
     pthread_mutex_unlock(&h->lock);
     return CAMEO_OK;
+}
+
+void cameo_hub_want(cameo_hub_t *h, cameo_loop_t *loop, int want)
+{
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->nlisteners; i++)
+        if (h->listeners[i]->loop == loop)
+            h->listeners[i]->wanted = want != 0;
+    pthread_mutex_unlock(&h->lock);
 }
 
 void cameo_hub_unlisten(cameo_hub_t *h, cameo_loop_t *loop)

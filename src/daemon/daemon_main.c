@@ -246,8 +246,10 @@ static int serve(int argc, char **argv)
         .sse_keepalive_ms = cfg.sse_keepalive_ms,
         .avatar_presigned = cfg.avatar_presigned,
     };
-    if (cameo_server_start(&scfg, &server, err, sizeof(err)) != CAMEO_OK) {
-        fprintf(stderr, "cameo: --listen: %s\n", err);
+    int src = cameo_server_start(&scfg, &server, err, sizeof(err));
+    if (src != CAMEO_OK) {
+        /* a listener (the flag), or a worker that could not attach to Redis or the origin */
+        fprintf(stderr, "cameo: %s%s\n", src == CAMEO_EUNAVAIL ? "" : "--listen: ", err);
         goto out;
     }
 

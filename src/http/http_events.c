@@ -20,10 +20,14 @@
  * hub keeps the events, so a stream that is busy writing loses nothing
  * unless it falls behind the backlog: then it gets a `reset` event and
  * jumps to the newest event. A write carries at most SSE_BATCH events
- * (< 32 KiB).
+ * (< 32 KiB), their frames copied as the hub formatted them at publish.
  *
  * Wake-up: one hub listener per worker; its notify (on the loop thread)
- * pushes to every stream of the worker that is not writing.
+ * pushes to every stream of the worker that is not writing. The listener
+ * is woken only while the worker has streams (cameo_hub_want: on as the
+ * first opens, before it reads its start; off as the last goes). A worker whose
+ * listener could not be registered (out of memory at start) refuses
+ * streams with a 503 rather than open ones nothing would wake.
  *
  * Keep-alive: one timer per worker ticking every keepalive/4 while it has
  * streams; a stream silent for 3/4 of the keep-alive gets ": keep-alive"
@@ -48,7 +52,6 @@
 
 #define SSE_BATCH 32 /* events per write: 32 * ~620 bytes < 32 KiB */
 #define SSE_CHUNK_MAX (32 * 1024)
-#define SSE_EVENT_MAX (CAMEO_EVENT_ID_MAX + 24 + CAMEO_EVENT_DATA_MAX + 32) /* one formatted event */
 #define SSE_ABORT_MS 300 /* at shutdown: grace before a stuck stream's socket is shut down */
 
 struct cameo_sse_stream {
@@ -79,18 +82,6 @@ static uint64_t keepalive_ms(cameo_worker_t *w)
 {
     uint64_t k = w->server->cfg.sse_keepalive_ms;
     return k != 0 ? k : 15000;
-}
-
-/* Formats one event at p (room >= SSE_EVENT_MAX). Returns its length (0 if
- * it does not fit). Its strings need no escaping: the engine checked the
- * ones that came from the bus (on_bus_event), the rest are cameo's own. */
-static size_t format_event(char *p, size_t room, const cameo_event_t *ev)
-{
-    char data[CAMEO_EVENT_DATA_MAX + 1];
-    size_t dn = cameo_event_json(ev, data, sizeof(data));
-    data[dn] = '\0';
-    int n = snprintf(p, room, "id: %s\nevent: %s\ndata: %s\n\n", ev->id, ev->type, data);
-    return n > 0 && (size_t)n < room ? (size_t)n : 0;
 }
 
 /* Formats a reset event at p (with id when not NULL). */
@@ -149,19 +140,19 @@ static void pump(cameo_sse_stream_t *st)
         st->gaps = gaps;
         len += format_reset(buf + len, sizeof(buf) - len, NULL, "bus");
     }
-    cameo_event_t evs[SSE_BATCH];
-    uint64_t oldest = 0;
-    size_t n = cameo_hub_read(hub_of(st->w), st->cursor, evs, SSE_BATCH, &oldest);
+    /* The events' frames, formatted once by the hub, straight into buf. */
+    uint64_t oldest = 0, last = 0;
+    size_t written = 0;
+    size_t n = cameo_hub_read_sse(hub_of(st->w), st->cursor, SSE_BATCH, buf + len, sizeof(buf) - len,
+                                  &written, &last, &oldest);
     if (n > 0 && oldest > st->cursor + 1) {
         /* Fell behind the backlog: events were lost. */
         cameo_log(CAMEO_LOG_DEBUG, "sse_reset", "cursor=%llu oldest=%llu", (unsigned long long)st->cursor,
                   (unsigned long long)oldest);
-        len += jump_to_newest(st, buf + len, sizeof(buf) - len);
-        n = 0;
-    }
-    for (size_t i = 0; i < n && sizeof(buf) - len >= SSE_EVENT_MAX; i++) {
-        len += format_event(buf + len, sizeof(buf) - len, &evs[i]);
-        st->cursor = evs[i].seq;
+        len += jump_to_newest(st, buf + len, sizeof(buf) - len); /* over the frames read */
+    } else {
+        len += written;
+        st->cursor = last;
     }
     h2o_send_state_t state = st->w->sse.ending ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS;
     if (len == 0 && state == H2O_SEND_STATE_IN_PROGRESS)
@@ -208,7 +199,8 @@ static void on_dispose(void *p)
     cameo_worker_t *w = st->w;
     st->req = NULL;
     h2o_linklist_unlink(&st->link);
-    w->sse.open--;
+    if (--w->sse.open == 0 && w->sse.listening)
+        cameo_hub_want(hub_of(w), &w->loop, 0);
     cameo_hub_release(hub_of(w));
     free(st->out);
     free(st);
@@ -292,6 +284,7 @@ void cameo__events_listen(cameo_worker_t *w)
         w->sse.timer = NULL;
         return;
     }
+    cameo_hub_want(hub_of(w), &w->loop, 0); /* no stream yet */
     w->sse.listening = 1;
 }
 
@@ -377,6 +370,8 @@ int cameo__events_open(cameo_worker_t *w, h2o_req_t *req, cameo_sse_stream_t **o
     cameo_hub_t *hub = hub_of(w);
     if (hub == NULL || w->stopping || w->sse.ending)
         return CAMEO_EUNAVAIL;
+    if (!w->sse.listening)
+        return CAMEO_ENOMEM; /* the hub could not take this worker at start: nothing would wake a stream */
     if (cameo_hub_acquire(hub) != CAMEO_OK)
         return CAMEO_EBUSY;
     cameo_sse_stream_t *st = calloc(1, sizeof(*st));
@@ -394,7 +389,8 @@ int cameo__events_open(cameo_worker_t *w, h2o_req_t *req, cameo_sse_stream_t **o
     st->w = w;
     st->preamble = 1;
     h2o_linklist_insert(&w->sse.streams, &st->link);
-    w->sse.open++;
+    if (w->sse.open++ == 0)
+        cameo_hub_want(hub, &w->loop, 1); /* before cameo__events_start reads the stream's start */
     *out = st;
     return CAMEO_OK;
 }

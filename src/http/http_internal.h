@@ -48,6 +48,10 @@ typedef struct cameo_worker {
     atomic_size_t posted; /* tasks posted to this loop and not yet run (any thread) */
     int stopping;
     cameo_sse_worker_t sse; /* loop thread only */
+    /* Written by the worker before it counts itself ready (ready_lock),
+     * read by cameo_server_start after every worker is ready: */
+    int attach_err;          /* CAMEO_OK, or why the engine could not attach this loop */
+    char attach_reason[200]; /* then: one line naming the tier or origin */
 } cameo_worker_t;
 
 struct cameo_server {
@@ -57,7 +61,7 @@ struct cameo_server {
     atomic_uint_fast64_t deadline_ms; /* set at shutdown: workers stop by then */
     pthread_mutex_t ready_lock;
     pthread_cond_t ready_cond;
-    unsigned ready; /* workers whose queue is made */
+    unsigned ready; /* workers whose queue is made and whose loop is attached (or failed to) */
 };
 
 /* http_loop.c: fills w->loop (loop.h) for worker w; runs the tasks posted
@@ -87,8 +91,10 @@ size_t cameo__events_drain(cameo_worker_t *w);
 
 /* A new stream for req (a GET): takes a subscriber place and allocates its
  * state. Returns CAMEO_OK and *out, CAMEO_EBUSY past --sse-max, CAMEO_EUNAVAIL
- * while shutting down or without a hub, CAMEO_ENOMEM. Sends nothing: on an
- * error the caller answers; on CAMEO_OK it must call cameo__events_start. */
+ * while shutting down or without a hub, CAMEO_ENOMEM (also when the worker's
+ * hub listener could not be registered at start: no stream of it would ever
+ * be woken). Sends nothing: on an error the caller answers; on CAMEO_OK it
+ * must call cameo__events_start. */
 int cameo__events_open(cameo_worker_t *w, h2o_req_t *req, cameo_sse_stream_t **out);
 
 /* Starts the 200 text/event-stream response of an opened stream. */

@@ -351,10 +351,12 @@ static int avatar_location(rctx_t *c, const char *version, h2o_iovec_t *url, uin
     cameo_origin_t *o = cameo_engine_origin(c->w->server->cfg.engine);
     *expires_at = 0;
     if (c->w->server->cfg.avatar_presigned && o->ops->avatar_url != NULL) {
-        size_t cap = 16384; /* a session token can run to 4 KB, encoded up to 12 */
-        char *buf = h2o_mem_alloc_pool(&req->pool, cap);
-        int rc = o->ops->avatar_url(o, c->id, version, cameo_wall_ms() / 1000, buf, cap, expires_at);
-        *url = h2o_iovec_init(buf, rc == CAMEO_OK ? strlen(buf) : 0);
+        /* Room for the longest URL (a session token can run to 4 KB,
+         * encoded up to 12) on the stack; only its bytes go to the pool,
+         * which would malloc a block this large on every request. */
+        char buf[16384];
+        int rc = o->ops->avatar_url(o, c->id, version, cameo_wall_ms() / 1000, buf, sizeof(buf), expires_at);
+        *url = rc == CAMEO_OK ? h2o_strdup(&req->pool, buf, strlen(buf)) : h2o_iovec_init("", 0);
         return rc;
     }
     *url = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/v1/avatars/")),
@@ -1212,7 +1214,8 @@ static void route_events(rctx_t *c)
         send_error(c, 503, "unavailable", "event streams are not available: the server is shutting down");
         break;
     default:
-        send_error(c, 503, "unavailable", "out of memory");
+        add_header(c->req, H2O_TOKEN_RETRY_AFTER, H2O_STRLIT("5"));
+        send_error(c, 503, "unavailable", "event streams are not available: out of memory");
         break;
     }
 }

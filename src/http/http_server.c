@@ -91,12 +91,21 @@ static void *worker_main(void *arg)
     w->queue = h2o_multithread_create_queue(loop);
     h2o_multithread_register_receiver(w->queue, &w->tasks, cameo__loop_run_posted);
     h2o_multithread_register_receiver(w->queue, &w->ctl, on_ctl);
+    /* A loop whose Redis connection or origin could not attach would answer
+     * 503 for ever: it stops here instead, and cameo_server_start fails. */
+    w->attach_err =
+        cameo_engine_attach(w->server->cfg.engine, &w->loop, w->attach_reason, sizeof(w->attach_reason));
+    if (w->attach_err != CAMEO_OK) {
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
     pthread_mutex_lock(&w->server->ready_lock);
     w->server->ready++;
     pthread_cond_broadcast(&w->server->ready_cond);
     pthread_mutex_unlock(&w->server->ready_lock);
+    if (w->attach_err != CAMEO_OK)
+        return NULL;
 
-    cameo_engine_attach(w->server->cfg.engine, &w->loop);
     cameo__events_listen(w);
     w->listener = h2o_evloop_socket_create(loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
@@ -201,6 +210,7 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = cameo__http_handle;
 
+    int rc = CAMEO_EIO;
     unsigned started = 0;
     for (unsigned i = 0; i < cfg->workers; i++) {
         cameo_worker_t *w = &s->workers[i];
@@ -225,6 +235,13 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
     while (s->ready < started)
         pthread_cond_wait(&s->ready_cond, &s->ready_lock);
     pthread_mutex_unlock(&s->ready_lock);
+    for (unsigned i = 0; i < started; i++) {
+        if (s->workers[i].attach_err != CAMEO_OK) {
+            snprintf(errbuf, errlen, "worker %u: %s", i, s->workers[i].attach_reason);
+            rc = CAMEO_EUNAVAIL;
+            goto err;
+        }
+    }
     *out = s;
     return CAMEO_OK;
 err:
@@ -240,7 +257,7 @@ err:
         pthread_join(s->workers[i].tid, NULL);
     }
     cameo_server_free(s);
-    return CAMEO_EIO;
+    return rc;
 }
 
 void cameo_server_shutdown(cameo_server_t *s, unsigned timeout_ms)

@@ -181,8 +181,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GC_FORGET] = "DELETE FROM object_gc WHERE id = ?1 AND version = ?2",
     [ST_GC_RETRY] = "UPDATE object_gc SET claimed_until = 0, attempts = ?3, not_before = ?4 "
                     "WHERE id = ?1 AND version = ?2",
-    /* The primary key's index gives the order (BINARY: byte order). */
-    [ST_LIST_IDS] = "SELECT id FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* The primary key's index gives the order (BINARY: byte order). Only
+     * ids the API can serve and page after ([A-Za-z0-9._-]{1,128},
+     * origin.h): rows written by something else are skipped here, before
+     * the LIMIT, so a page is full whenever more users follow. */
+    [ST_LIST_IDS] = "SELECT id FROM users WHERE id > ?1 AND typeof(id) = 'text' AND length(id) BETWEEN 1 AND "
+                    "?3 AND id NOT GLOB '*[^-.0-9A-Z_a-z]*' ORDER BY id LIMIT ?2",
 };
 
 enum op_kind {
@@ -522,7 +526,8 @@ err:
     j->cb.blob(j->arg, err, NULL);
 }
 
-/* Lists up to j->count ids after j->id (all ids are at most CAMEO_ID_MAX
+/* Lists up to j->count ids after j->id: as many as there are, up to the
+ * limit, since ST_LIST_IDS filters in SQL (its ids are at most CAMEO_ID_MAX
  * bytes, so one buffer of count slots holds them). */
 static void op_list_ids(worker_t *w, job_t *j)
 {
@@ -536,12 +541,14 @@ static void op_list_ids(worker_t *w, job_t *j)
         err = CAMEO_ENOMEM;
         goto err;
     }
-    for (rc = run(w, ST_LIST_IDS, &st, "si", j->id, (int64_t)j->count); rc == SQLITE_ROW && n < j->count;
-         rc = sqlite3_step(st)) {
+    for (rc = run(w, ST_LIST_IDS, &st, "sii", j->id, (int64_t)j->count, (int64_t)CAMEO_ID_MAX);
+         rc == SQLITE_ROW && n < j->count; rc = sqlite3_step(st)) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         size_t len = id ? (size_t)sqlite3_column_bytes(st, 0) : 0;
-        if (len == 0 || len > CAMEO_ID_MAX)
-            continue; /* not an id cameo wrote: skip rather than fail the listing */
+        if (len == 0 || len > CAMEO_ID_MAX) { /* excluded by ST_LIST_IDS */
+            err = CAMEO_ECORRUPT;
+            goto err;
+        }
         char *slot = buf + n * (CAMEO_ID_MAX + 1);
         memcpy(slot, id, len);
         slot[len] = '\0';

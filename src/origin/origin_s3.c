@@ -9,10 +9,24 @@
  * PUT, the session token header when there is one, timeouts) and hands it
  * to origin_curl, whose callback maps the answer to a CAMEO_E* code.
  *
- * Locks: s->lock guards last_error; nothing else is taken while it is
- * held. Slots live in a core_loopmap.h table; a slot's curl handle and
- * stopping flag are touched only by its loop's thread. Counters are relaxed atomics. Configuration is written
- * by cameo__s3_new and only read afterwards.
+ * Presigned URLs are signed once per key and time bucket, then copied out
+ * of a small table: a URL depends only on the key and the bucket's start
+ * (origin_s3_sign.h puts the start in X-Amz-Date and makes X-Amz-Expires
+ * cover the bucket plus the minimum validity; credentials, endpoint, bucket
+ * length and minimum validity are fixed per client), so a copy is
+ * byte-identical to a fresh signature and never has less than the minimum
+ * validity left. The table holds PRESIGN_SETS sets of PRESIGN_WAYS URLs,
+ * a key's set chosen by its hash; a full set gives up an entry of an older
+ * bucket, else its entries in turn (counted as replaced). An entry's buffer
+ * is reused by the next URL that fits, so a steady state allocates nothing.
+ * Signing runs outside every lock.
+ *
+ * Locks: s->lock guards last_error; the stripe presign_stripes[i %
+ * PRESIGN_STRIPES] guards set i and the stripe's counters. No lock is taken
+ * while another is held. Slots live in a core_loopmap.h table; a slot's
+ * curl handle and stopping flag are touched only by its loop's thread.
+ * Other counters are relaxed atomics.
+ * Configuration is written by cameo__s3_new and only read afterwards.
  */
 #include "origin/origin_s3.h"
 
@@ -24,6 +38,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <xxhash.h>
 
 #include "cameo/log.h"
 #include "core/core_loopmap.h"
@@ -39,6 +54,36 @@
 #define DEFAULT_PRESIGN_BUCKET_S 1800
 #define DEFAULT_PRESIGN_MIN_VALIDITY_S 600
 #define URL_MAX (16 + CAMEO_S3_HOST_MAX + CAMEO_S3_BUCKET_MAX + 3 * CAMEO_S3_KEY_MAX)
+/* Presigned URLs kept: PRESIGN_SETS * PRESIGN_WAYS = 8,192, about 0.5 KB
+ * each without a session token (the longest possible: ~15 KB), so ~4 MB
+ * for a full table of typical URLs. */
+#define PRESIGN_SETS 2048
+#define PRESIGN_WAYS 4
+#define PRESIGN_STRIPES 64 /* locks over the sets: workers rarely wait on one another */
+
+/* One presigned URL. */
+typedef struct presigned {
+    char *buf; /* malloc'd, cap bytes: "key\0url\0"; NULL while never used */
+    size_t cap, key_len, url_len;
+    uint64_t hash;         /* XXH3 of the key */
+    uint64_t bucket_start; /* X-Amz-Date of the URL; 0 while empty */
+    uint64_t expires_at;
+} presigned_t;
+
+typedef struct presign_set {
+    presigned_t way[PRESIGN_WAYS];
+    unsigned next; /* the way a full set gives up next */
+} presign_set_t;
+
+/* A stripe's lock and counters, on a cache line of their own. */
+typedef union presign_stripe {
+    struct {
+        pthread_mutex_t mu;
+        uint64_t signed_, cached, replaced; /* summed for the status line */
+    } s;
+    char line[64];
+} presign_stripe_t;
+_Static_assert(sizeof(presign_stripe_t) == 64, "a stripe fits a cache line");
 
 /* One attached loop. */
 typedef struct loop_slot {
@@ -64,6 +109,9 @@ struct cameo__s3 {
     unsigned max_concurrent;
     uint64_t presign_bucket_s, presign_min_validity_s;
     cameo_s3_signer_t signer; /* thread-safe */
+
+    presign_set_t *presigned; /* PRESIGN_SETS; set i guarded by presign_stripes[i % PRESIGN_STRIPES] */
+    presign_stripe_t presign_stripes[PRESIGN_STRIPES];
 
     cameo_loopmap_t loops; /* each attached loop's loop_slot_t */
     pthread_mutex_t lock;
@@ -153,6 +201,8 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     if (s == NULL)
         return fail(errbuf, errlen, CAMEO_ENOMEM, "s3: out of memory");
     pthread_mutex_init(&s->lock, NULL); /* first: every failure below frees through the same steps */
+    for (size_t i = 0; i < PRESIGN_STRIPES; i++)
+        pthread_mutex_init(&s->presign_stripes[i].s.mu, NULL);
     cameo__loopmap_init(&s->loops);
     char hostbuf[CAMEO_S3_HOST_MAX + 1];
     memcpy(hostbuf, host, hlen);
@@ -171,6 +221,8 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     int rc = cameo_s3_signer_init(&s->signer, &scfg, err, sizeof(err));
     if (rc != CAMEO_OK) {
         pthread_mutex_destroy(&s->lock);
+        for (size_t i = 0; i < PRESIGN_STRIPES; i++)
+            pthread_mutex_destroy(&s->presign_stripes[i].s.mu);
         cameo__loopmap_destroy(&s->loops);
         OPENSSL_cleanse(s, sizeof(*s));
         free(s);
@@ -210,6 +262,11 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
         return fail(errbuf, errlen, CAMEO_EINVAL,
                     "s3: presign bucket plus minimum validity must be at most 7 days");
     }
+    s->presigned = calloc(PRESIGN_SETS, sizeof(*s->presigned));
+    if (s->presigned == NULL) {
+        cameo__s3_free(s);
+        return fail(errbuf, errlen, CAMEO_ENOMEM, "s3: out of memory");
+    }
     *out = s;
     return CAMEO_OK;
 }
@@ -219,6 +276,14 @@ void cameo__s3_free(cameo__s3_t *s)
     if (s == NULL)
         return;
     cameo_s3_signer_destroy(&s->signer);
+    if (s->presigned != NULL) {
+        for (size_t i = 0; i < PRESIGN_SETS; i++)
+            for (size_t w = 0; w < PRESIGN_WAYS; w++)
+                free(s->presigned[i].way[w].buf);
+        free(s->presigned);
+    }
+    for (size_t i = 0; i < PRESIGN_STRIPES; i++)
+        pthread_mutex_destroy(&s->presign_stripes[i].s.mu);
     if (s->token_header != NULL) {
         OPENSSL_cleanse(s->token_header, strlen(s->token_header));
         free(s->token_header);
@@ -520,15 +585,117 @@ int cameo__s3_object_key(const cameo__s3_t *s, const char *name, char *out, size
     return CAMEO_OK;
 }
 
+/* The way of set holding key's URL of bucket_start, or NULL. Caller holds
+ * the set's stripe lock. */
+static presigned_t *presigned_find(presign_set_t *set, uint64_t hash, const char *key, size_t key_len,
+                                   uint64_t bucket_start)
+{
+    for (size_t w = 0; w < PRESIGN_WAYS; w++) {
+        presigned_t *p = &set->way[w];
+        if (p->hash == hash && p->bucket_start == bucket_start && p->key_len == key_len && p->buf != NULL &&
+            memcmp(p->buf, key, key_len) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Keeps key's url of bucket_start in set, in an empty way or one of an
+ * older bucket, else the set's next. Returns 1 when a URL of this bucket
+ * was given up for it, else 0. Out of memory leaves the way empty. Caller
+ * holds the set's stripe lock. */
+static int presigned_store(presign_set_t *set, uint64_t hash, const char *key, size_t key_len,
+                           uint64_t bucket_start, const char *url, size_t url_len, uint64_t expires_at)
+{
+    presigned_t *p = NULL;
+    for (size_t w = 0; w < PRESIGN_WAYS && p == NULL; w++)
+        if (set->way[w].bucket_start != bucket_start)
+            p = &set->way[w];
+    int replaced = p == NULL;
+    if (p == NULL) {
+        p = &set->way[set->next];
+        set->next = (set->next + 1) % PRESIGN_WAYS;
+    }
+    size_t need = key_len + 1 + url_len + 1;
+    if (p->cap < need) {
+        free(p->buf);
+        p->cap = (need + 255) & ~(size_t)255; /* room for the next key's URL, a little longer */
+        if ((p->buf = malloc(p->cap)) == NULL) {
+            *p = (presigned_t){0};
+            return replaced;
+        }
+    }
+    memcpy(p->buf, key, key_len + 1);
+    memcpy(p->buf + key_len + 1, url, url_len + 1);
+    p->key_len = key_len;
+    p->url_len = url_len;
+    p->hash = hash;
+    p->bucket_start = bucket_start;
+    p->expires_at = expires_at;
+    return replaced;
+}
+
 int cameo__s3_presign(cameo__s3_t *s, const char *key, uint64_t now_unix_s, char *url, size_t len,
                       uint64_t *expires_at)
 {
-    return cameo_s3_presign_get(&s->signer, key, now_unix_s, s->presign_bucket_s, s->presign_min_validity_s,
-                                url, len, expires_at);
+    if (key == NULL || url == NULL || len == 0 || key[0] == '\0' || now_unix_s < s->presign_bucket_s)
+        return cameo_s3_presign_get(&s->signer, key, now_unix_s, s->presign_bucket_s,
+                                    s->presign_min_validity_s, url, len, expires_at); /* its answer */
+    /* Everything the URL depends on besides the client's fixed settings.
+     * (bucket_start is never 0 here: 0 marks an empty way.) */
+    size_t key_len = strnlen(key, CAMEO_S3_KEY_MAX + 1);
+    uint64_t bucket_start = now_unix_s - now_unix_s % s->presign_bucket_s;
+    uint64_t hash = XXH3_64bits(key, key_len);
+    size_t i = (size_t)(hash % PRESIGN_SETS);
+    presign_set_t *set = &s->presigned[i];
+    presign_stripe_t *stripe = &s->presign_stripes[i % PRESIGN_STRIPES];
+
+    pthread_mutex_lock(&stripe->s.mu);
+    presigned_t *p = presigned_find(set, hash, key, key_len, bucket_start);
+    if (p != NULL) {
+        stripe->s.cached++;
+        int rc = CAMEO_ETOOBIG; /* as the signer says it */
+        if (p->url_len < len) {
+            memcpy(url, p->buf + key_len + 1, p->url_len + 1);
+            if (expires_at != NULL)
+                *expires_at = p->expires_at;
+            rc = CAMEO_OK;
+        } else {
+            url[0] = '\0';
+        }
+        pthread_mutex_unlock(&stripe->s.mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&stripe->s.mu);
+
+    uint64_t exp = 0;
+    int rc = cameo_s3_presign_get(&s->signer, key, now_unix_s, s->presign_bucket_s, s->presign_min_validity_s,
+                                  url, len, &exp);
+    if (rc != CAMEO_OK)
+        return rc;
+    if (expires_at != NULL)
+        *expires_at = exp;
+    size_t url_len = strlen(url);
+    pthread_mutex_lock(&stripe->s.mu);
+    stripe->s.signed_++;
+    /* Another thread may have signed it meanwhile: then it is kept once. */
+    if (presigned_find(set, hash, key, key_len, bucket_start) == NULL)
+        stripe->s.replaced +=
+            (uint32_t)presigned_store(set, hash, key, key_len, bucket_start, url, url_len, exp);
+    pthread_mutex_unlock(&stripe->s.mu);
+    return CAMEO_OK;
 }
 
 int cameo__s3_status(cameo__s3_t *s, char *buf, size_t len)
 {
+    unsigned long long sig = 0, cached = 0, replaced = 0;
+    for (size_t i = 0; i < PRESIGN_STRIPES; i++) {
+        presign_stripe_t *stripe = &s->presign_stripes[i];
+        pthread_mutex_lock(&stripe->s.mu);
+        sig += stripe->s.signed_;
+        cached += stripe->s.cached;
+        replaced += stripe->s.replaced;
+        pthread_mutex_unlock(&stripe->s.mu);
+    }
     char last[sizeof(s->last_error)];
     pthread_mutex_lock(&s->lock);
     memcpy(last, s->last_error, sizeof(last));
@@ -538,10 +705,10 @@ int cameo__s3_status(cameo__s3_t *s, char *buf, size_t len)
         snprintf(
             buf, len,
             "s3 %s://%s bucket %s: %s, %u in flight (max %u), %llu requests, %llu failed, %llu timed out, "
-            "%llu rejected%s%s",
+            "%llu rejected, presigned URLs %llu signed %llu cached %llu replaced (of %d)%s%s",
             s->scheme, s->host, s->bucket, failing ? "failing" : "ok", atomic_load(&s->inflight),
             s->max_concurrent, (unsigned long long)LOAD(s, requests), (unsigned long long)LOAD(s, failures),
-            (unsigned long long)LOAD(s, timeouts), (unsigned long long)LOAD(s, rejected),
-            last[0] ? "; last error: " : "", last);
+            (unsigned long long)LOAD(s, timeouts), (unsigned long long)LOAD(s, rejected), sig, cached,
+            replaced, PRESIGN_SETS * PRESIGN_WAYS, last[0] ? "; last error: " : "", last);
     return failing ? CAMEO_EUNAVAIL : CAMEO_OK;
 }

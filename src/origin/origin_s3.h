@@ -89,12 +89,16 @@ int cameo__s3_key(const cameo__s3_t *s, const char *id, const char *version, cha
 int cameo__s3_object_key(const cameo__s3_t *s, const char *name, char *out, size_t len);
 
 /* A presigned GET URL of key; see cameo_s3_presign_get with the configured
- * bucket and minimum validity. Same returns. */
+ * bucket and minimum validity. Same returns and the same bytes: each URL is
+ * signed once per key and bucket, later calls in that bucket copy it from a
+ * bounded table (origin_s3.c; counted in cameo__s3_status's summary). */
 int cameo__s3_presign(cameo__s3_t *s, const char *key, uint64_t now_unix_s, char *url, size_t len,
                       uint64_t *expires_at);
 
 /* CAMEO_OK, or CAMEO_EUNAVAIL while the last request ended in a transport
- * failure, 403 or 5xx; a one-line summary in buf. No I/O. */
+ * failure, 403 or 5xx; a one-line summary in buf (requests, failures, and
+ * presigned URLs signed, copied from the table, and replaced in it while
+ * still current). No I/O. */
 int cameo__s3_status(cameo__s3_t *s, char *buf, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 """GET /v1/users: the listing in id order, a page at a time (docs/api.md)."""
 
 import json
+import sqlite3
 
 from conftest import assert_error
 
@@ -32,6 +33,23 @@ def test_listing_pages_through_every_user_in_id_order(make_cameo):
     assert seen == ids
     assert listing(d)["users"][0]["id"] == "user-00"  # default limit 50: all of them
     assert listing(d, "?after=user-06") == {"users": [], "next": None}
+
+
+def test_listing_page_is_full_when_rows_it_skips_come_first(make_cameo):
+    # Regression: rows the listing skips (ids the API cannot serve, written by
+    # something else) were dropped after the SQL LIMIT, so a page came back
+    # short with next: null though more users followed.
+    d = make_cameo()
+    for i in ("b1", "b2", "b3"):
+        d.put_user(i, {"name": i})
+    with sqlite3.connect(str(d.data_dir / "cameo.db")) as db:
+        db.executemany("INSERT INTO users(id, doc, updated_at) VALUES(?, '{}', 0)",
+                       [("",), ("a b",), ("a\"q",), ("b1/x",), ("b2 z",), ("z" * 129,)])
+    doc = listing(d, "?limit=2")
+    assert [u["id"] for u in doc["users"]] == ["b1", "b2"]
+    assert doc["next"] == "b2"
+    doc = listing(d, "?limit=2&after=b2")
+    assert doc == {"users": [d.get_user("b3")], "next": None}
 
 
 def test_listing_reads_profiles_through_the_cache(make_cameo):

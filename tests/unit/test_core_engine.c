@@ -116,7 +116,9 @@ typedef struct fake_origin {
     call_t calls[MAX_CALLS];
     int ncalls;
     size_t ids_requested;
-    int fail_next; /* error returned synchronously by the next call */
+    int fail_next;  /* error returned synchronously by the next call */
+    int attach_err; /* what attach returns */
+    int attached;   /* loops attached and not detached */
 } fake_origin_t;
 
 /* Publishes a filled-in call: tests see it complete or not at all. */
@@ -177,6 +179,22 @@ static int fo_status(cameo_origin_t *self, char *buf, size_t len)
     return CAMEO_OK;
 }
 
+static int fo_attach(cameo_origin_t *self, cameo_loop_t *loop)
+{
+    (void)loop;
+    fake_origin_t *o = (fake_origin_t *)self;
+    if (o->attach_err != CAMEO_OK)
+        return o->attach_err;
+    o->attached++;
+    return CAMEO_OK;
+}
+
+static void fo_detach(cameo_origin_t *self, cameo_loop_t *loop)
+{
+    (void)loop;
+    ((fake_origin_t *)self)->attached--;
+}
+
 static void fo_destroy(cameo_origin_t *self)
 {
     (void)self;
@@ -188,6 +206,8 @@ static const cameo_origin_ops_t fake_ops = {
     .get_avatar = fo_get_avatar,
     .put_profile = fo_put_profile,
     .status = fo_status,
+    .attach = fo_attach,
+    .detach = fo_detach,
     .destroy = fo_destroy,
 };
 
@@ -799,7 +819,25 @@ typedef struct fake_remote {
     cameo_tier_done_cb rm_cb;
     void *rm_arg;
     cameo_bus_handler_t bus; /* set by the engine when set_bus is offered */
+    int attach_err;          /* what attach returns */
+    int attached;            /* loops attached and not detached */
 } fake_remote_t;
+
+static int fr_attach(cameo_tier_t *t, cameo_loop_t *loop)
+{
+    (void)loop;
+    fake_remote_t *r = (fake_remote_t *)t;
+    if (r->attach_err != CAMEO_OK)
+        return r->attach_err;
+    r->attached++;
+    return CAMEO_OK;
+}
+
+static void fr_detach(cameo_tier_t *t, cameo_loop_t *loop)
+{
+    (void)loop;
+    ((fake_remote_t *)t)->attached--;
+}
 
 static int fr_get_async(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n, uint64_t now,
                         cameo_tier_got_cb cb, void *arg)
@@ -854,6 +892,8 @@ static void fr_stats(cameo_tier_t *t, cameo_tier_stats_t *out)
 
 static const cameo_tier_ops_t fake_remote_ops = {
     .name = "fake-remote",
+    .attach = fr_attach,
+    .detach = fr_detach,
     .get_async = fr_get_async,
     .put_async = fr_put_async,
     .remove_async = fr_remove_async,
@@ -1150,6 +1190,40 @@ static void test_listing_on_an_origin_without_list_ids_is_enotsup(void **state)
     assert_true(cameo_engine_idle(f->engine));
 }
 
+static void test_attach_names_the_remote_tier_that_failed_and_leaves_nothing_attached(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    char why[200] = "";
+    rf->remote.attach_err = CAMEO_ENOMEM;
+    assert_int_equal(CAMEO_ENOMEM, cameo_engine_attach(f->engine, &f->loop.super, why, sizeof(why)));
+    assert_string_equal("the fake-remote tier cannot attach: out of memory", why);
+    assert_int_equal(0, rf->remote.attached);
+    assert_int_equal(0, f->origin.attached); /* the origin was not tried */
+}
+
+static void test_attach_names_the_origin_that_failed_and_detaches_the_tier_again(void **state)
+{
+    rfx_t *rf = *state;
+    fx_t *f = &rf->base;
+    char why[200] = "";
+    f->origin.attach_err = CAMEO_EUNAVAIL;
+    assert_int_equal(CAMEO_EUNAVAIL, cameo_engine_attach(f->engine, &f->loop.super, why, sizeof(why)));
+    assert_non_null(strstr(why, "the fake origin cannot attach: "));
+    assert_non_null(strstr(why, cameo_strerror(CAMEO_EUNAVAIL)));
+    assert_int_equal(0, rf->remote.attached);
+    assert_int_equal(0, f->origin.attached);
+
+    /* Once both attach, both are attached, and detach undoes both. */
+    f->origin.attach_err = CAMEO_OK;
+    assert_int_equal(CAMEO_OK, cameo_engine_attach(f->engine, &f->loop.super, NULL, 0));
+    assert_int_equal(1, rf->remote.attached);
+    assert_int_equal(1, f->origin.attached);
+    cameo_engine_detach(f->engine, &f->loop.super);
+    assert_int_equal(0, rf->remote.attached);
+    assert_int_equal(0, f->origin.attached);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1187,6 +1261,8 @@ int main(void)
         R(test_bus_events_with_unsafe_fields_are_dropped_where_they_enter),
         R(test_bus_coming_back_flushes_profiles_but_keeps_avatar_bytes),
         R(test_while_the_bus_is_down_local_profiles_are_trusted_briefly),
+        R(test_attach_names_the_remote_tier_that_failed_and_leaves_nothing_attached),
+        R(test_attach_names_the_origin_that_failed_and_detaches_the_tier_again),
 #undef R
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

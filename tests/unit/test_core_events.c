@@ -1,6 +1,8 @@
 /*
  * test_core_events.c - the hub of change events: the backlog ring, resume
- * by id, de-duplication, the stream cap, and waking listeners once.
+ * by id (its index, through many turns of the ring), de-duplication, the
+ * stream cap, waking listeners once, and only those that want it, and the
+ * SSE frames formatted once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,6 +89,33 @@ static void test_resume_finds_an_id_still_held_and_not_one_that_fell_off(void **
     cameo_hub_destroy(h);
 }
 
+static void test_ids_are_found_through_many_turns_of_the_ring_and_lost_as_they_fall_off(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static cameo_event_t evs[N];
+    static const int caps[] = {1, 5, 64}; /* index of 2, 16 and 128 slots: probes collide and wrap */
+    for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+        int cap = caps[c];
+        cameo_hub_t *h = cameo_hub_create((size_t)cap, 0);
+        for (int i = 0; i < N; i++) {
+            evs[i] = event(h, "profile.updated", "u", (uint64_t)i);
+            assert_int_equal(i + 1, (int)cameo_hub_publish(h, &evs[i]));
+            /* Every id still held is found at its seq, every one that fell
+             * off is not, and a held one heard again is still dropped. */
+            for (int k = 0; k <= i; k++)
+                assert_int_equal(k > i - cap ? k + 1 : 0, (int)cameo_hub_find(h, evs[k].id));
+            assert_int_equal(0, (int)cameo_hub_publish(h, &evs[i - (i % cap) / 2]));
+        }
+        /* An id that fell off may come back (from the bus): a new event. */
+        assert_int_equal(N + 1, (int)cameo_hub_publish(h, &evs[0]));
+        assert_int_equal(N + 1, (int)cameo_hub_find(h, evs[0].id));
+        assert_int_equal(0, (int)cameo_hub_find(h, evs[N - cap].id)); /* pushed off by it */
+        assert_int_equal(0, (int)cameo_hub_find(h, ""));
+        cameo_hub_destroy(h);
+    }
+}
+
 static void test_an_event_heard_twice_is_kept_once(void **state)
 {
     (void)state;
@@ -150,6 +179,31 @@ static void test_listener_is_woken_once_for_a_burst_and_never_after_unlisten(voi
     cameo_hub_destroy(h);
 }
 
+static void test_a_listener_that_wants_no_wake_ups_gets_none(void **state)
+{
+    (void)state;
+    cameo_hub_t *h = cameo_hub_create(8, 0);
+    qloop_t idle = {.super = {.post = q_post}}, busy = {.super = {.post = q_post}};
+    woken = 0;
+    assert_int_equal(CAMEO_OK, cameo_hub_listen(h, &idle.super, on_notify, NULL));
+    assert_int_equal(CAMEO_OK, cameo_hub_listen(h, &busy.super, on_notify, NULL));
+    cameo_hub_want(h, &idle.super, 0); /* a worker without streams */
+    cameo_event_t ev = event(h, "profile.updated", "x", 1);
+    cameo_hub_publish(h, &ev);
+    cameo_hub_gap(h);
+    assert_int_equal(0, q_run(&idle));
+    assert_int_equal(1, q_run(&busy));
+    assert_int_equal(1, woken);
+
+    cameo_hub_want(h, &idle.super, 1); /* its first stream opens */
+    ev = event(h, "profile.updated", "y", 2);
+    cameo_hub_publish(h, &ev);
+    assert_int_equal(1, q_run(&idle));
+    assert_int_equal(1, q_run(&busy));
+    assert_int_equal(3, woken);
+    cameo_hub_destroy(h);
+}
+
 static void test_a_gap_is_counted_and_wakes_the_listeners(void **state)
 {
     (void)state;
@@ -163,6 +217,44 @@ static void test_a_gap_is_counted_and_wakes_the_listeners(void **state)
     assert_int_equal(1, q_run(&q));
     assert_int_equal(1, woken);
     assert_int_equal(0, (int)cameo_hub_last(h)); /* a gap is not an event */
+    cameo_hub_destroy(h);
+}
+
+static void test_sse_frames_are_read_as_formatted_at_publish_whole_frames_only(void **state)
+{
+    (void)state;
+    cameo_hub_t *h = cameo_hub_create(8, 0);
+    cameo_event_t a = event(h, "profile.updated", "ann", 1), b = event(h, "avatar.updated", "bo", 2);
+    snprintf(b.version, sizeof(b.version), "v2");
+    cameo_hub_publish(h, &a);
+    cameo_hub_publish(h, &b);
+    char json[CAMEO_EVENT_DATA_MAX], fa[CAMEO_EVENT_SSE_MAX], fb[CAMEO_EVENT_SSE_MAX];
+    cameo_event_json(&a, json, sizeof(json));
+    int la = snprintf(fa, sizeof(fa), "id: %s\nevent: profile.updated\ndata: %s\n\n", a.id, json);
+    cameo_event_json(&b, json, sizeof(json));
+    int lb = snprintf(fb, sizeof(fb), "id: %s\nevent: avatar.updated\ndata: %s\n\n", b.id, json);
+
+    char buf[4096];
+    size_t written = 0;
+    uint64_t last = 0, oldest = 0;
+    assert_int_equal(2, cameo_hub_read_sse(h, 0, 8, buf, sizeof(buf), &written, &last, &oldest));
+    assert_int_equal(la + lb, written);
+    assert_memory_equal(fa, buf, (size_t)la);
+    assert_memory_equal(fb, buf + la, (size_t)lb);
+    assert_int_equal(2, (int)last);
+    assert_int_equal(1, (int)oldest);
+
+    /* max, after, and a buffer with room for one frame and a half. */
+    assert_int_equal(1, cameo_hub_read_sse(h, 0, 1, buf, sizeof(buf), &written, &last, &oldest));
+    assert_int_equal(1, (int)last);
+    assert_int_equal(1, cameo_hub_read_sse(h, 1, 8, buf, sizeof(buf), &written, &last, &oldest));
+    assert_memory_equal(fb, buf, (size_t)lb);
+    assert_int_equal(1,
+                     cameo_hub_read_sse(h, 0, 8, buf, (size_t)la + (size_t)lb - 1, &written, &last, &oldest));
+    assert_int_equal(la, written);
+    assert_int_equal(0, cameo_hub_read_sse(h, 2, 8, buf, sizeof(buf), &written, &last, &oldest));
+    assert_int_equal(0, written);
+    assert_int_equal(2, (int)last); /* after, when nothing was read */
     cameo_hub_destroy(h);
 }
 
@@ -191,11 +283,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backlog_keeps_the_newest_and_reports_the_oldest),
         cmocka_unit_test(test_resume_finds_an_id_still_held_and_not_one_that_fell_off),
+        cmocka_unit_test(test_ids_are_found_through_many_turns_of_the_ring_and_lost_as_they_fall_off),
         cmocka_unit_test(test_an_event_heard_twice_is_kept_once),
         cmocka_unit_test(test_ids_are_unique_and_carry_the_time),
         cmocka_unit_test(test_stream_cap_refuses_past_the_limit_and_frees_on_release),
         cmocka_unit_test(test_listener_is_woken_once_for_a_burst_and_never_after_unlisten),
+        cmocka_unit_test(test_a_listener_that_wants_no_wake_ups_gets_none),
         cmocka_unit_test(test_a_gap_is_counted_and_wakes_the_listeners),
+        cmocka_unit_test(test_sse_frames_are_read_as_formatted_at_publish_whole_frames_only),
         cmocka_unit_test(test_event_json_names_type_id_user_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

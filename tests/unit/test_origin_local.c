@@ -577,6 +577,38 @@ static void test_list_ids_pages_in_byte_order(void **state)
     assert_int_equal(CAMEO_EINVAL, f->o->ops->list_ids(f->o, NULL, NULL, 10, NULL, f->w));
 }
 
+static void test_list_ids_pages_are_full_though_rows_it_skips_come_between(void **state)
+{
+    fx_t *f = *state;
+    const char *ids[] = {"a", "c", "e"};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, ids[i], "{}", 1000));
+    /* Rows no API call could have written, between and around them: an
+     * empty id, ids with bytes outside [A-Za-z0-9._-], one of 129 bytes,
+     * and a blob. */
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO users(id, doc, updated_at) VALUES('', '{}', 0), ('a b', '{}', 0), "
+             "('b\"q', '{}', 0), ('d/x', '{}', 0), (x'6262', '{}', 0), ('%0129d', '{}', 0)",
+             0);
+    db_exec(f, sql);
+
+    /* A page holds limit ids whenever that many follow: the skipped rows
+     * (before the LIMIT, not after it) never shorten it. */
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, NULL, 2));
+    assert_int_equal(2, f->w->n);
+    assert_string_equal("a", f->w->recs[0].id);
+    assert_string_equal("c", f->w->recs[1].id);
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "a", 1));
+    assert_int_equal(1, f->w->n);
+    assert_string_equal("c", f->w->recs[0].id);
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "c", 2));
+    assert_int_equal(1, f->w->n); /* the short page is the last */
+    assert_string_equal("e", f->w->recs[0].id);
+    assert_int_equal(CAMEO_OK, list_ids(f->o, f->w, "e", 2));
+    assert_int_equal(0, f->w->n);
+}
+
 static void test_same_bytes_twice_are_stored_once(void **state)
 {
     fx_t *f = *state;
@@ -1319,6 +1351,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_creates_then_updates_and_keeps_avatar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_get_returns_only_found_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_ids_pages_in_byte_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_ids_pages_are_full_though_rows_it_skips_come_between, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_same_bytes_twice_are_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs_elsewhere_stores_the_pointer_and_hash_but_no_bytes, setup,
                                         teardown),

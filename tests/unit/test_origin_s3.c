@@ -4,9 +4,11 @@
  * this test: what a request carries (SigV4 Authorization, payload hash,
  * Content-MD5, the session token), how answers map to CAMEO_E* codes,
  * timeouts, a refused connection, the concurrency cap, detach with requests
- * in flight, keys, presigning at every second of a bucket (time passed in),
- * and configuration errors that never quote a secret. The real protocol is
- * tested against s3rver in tests/integration/test_s3.py.
+ * in flight, keys, presigning at every second of a bucket (time passed in)
+ * and the table of URLs signed (byte-identical to fresh ones, one per key
+ * and bucket, shared by threads), and configuration errors that never quote
+ * a secret. The real protocol is tested against s3rver in
+ * tests/integration/test_s3.py.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -350,6 +352,135 @@ static void test_presigned_urls_are_identical_within_a_bucket_and_never_below_mi
     assert_int_equal(exp0 + bucket, exp);
 }
 
+/* The counts in the status line: "presigned URLs S signed C cached R replaced". */
+static void presign_counts(cameo__s3_t *s3, unsigned long long *sig, unsigned long long *cached,
+                           unsigned long long *replaced)
+{
+    char buf[1024];
+    (void)cameo__s3_status(s3, buf, sizeof(buf));
+    const char *p = strstr(buf, "presigned URLs ");
+    assert_non_null(p);
+    assert_int_equal(
+        3, sscanf(p, "presigned URLs %llu signed %llu cached %llu replaced", sig, cached, replaced));
+}
+
+static void test_cached_presigned_url_is_byte_identical_to_a_fresh_one_until_the_bucket_ends(void **state)
+{
+    fixture_t *f = *state;
+    const uint64_t bucket = 1800, start = 1795312800; /* a bucket boundary */
+    cameo_s3_origin_config_t c = config_for(f);
+    cameo__s3_t *fresh;
+    char cached[8192], url[8192], next[8192];
+    uint64_t exp_cached = 0, exp = 0;
+    unsigned long long sig, hits, replaced;
+
+    assert_int_equal(CAMEO_OK, cameo__s3_presign(f->s3, "a/b/ada/v1", start + 5, url, sizeof(url), &exp));
+    assert_int_equal(
+        CAMEO_OK, cameo__s3_presign(f->s3, "a/b/ada/v1", start + 1000, cached, sizeof(cached), &exp_cached));
+    presign_counts(f->s3, &sig, &hits, &replaced);
+    assert_int_equal(1, sig); /* the second came from the table */
+    assert_int_equal(1, hits);
+
+    /* A client that never signed it before signs the same bytes. */
+    assert_int_equal(CAMEO_OK, cameo__s3_new(&c, &fresh, NULL, 0));
+    assert_int_equal(CAMEO_OK, cameo__s3_presign(fresh, "a/b/ada/v1", start + 1000, url, sizeof(url), &exp));
+    assert_string_equal(url, cached);
+    assert_int_equal(exp, exp_cached);
+
+    /* A new bucket: signed anew, a new URL, valid longer. */
+    assert_int_equal(CAMEO_OK,
+                     cameo__s3_presign(f->s3, "a/b/ada/v1", start + bucket, next, sizeof(next), &exp));
+    assert_string_not_equal(cached, next);
+    assert_int_equal(exp_cached + bucket, exp);
+    assert_int_equal(CAMEO_OK,
+                     cameo__s3_presign(fresh, "a/b/ada/v1", start + bucket + 7, url, sizeof(url), NULL));
+    assert_string_equal(url, next);
+    presign_counts(f->s3, &sig, &hits, &replaced);
+    assert_int_equal(2, sig);
+    assert_int_equal(0, replaced); /* an older bucket's URL is not counted */
+
+    /* Too small a buffer is the same error from the table as from the signer. */
+    assert_int_equal(CAMEO_ETOOBIG, cameo__s3_presign(f->s3, "a/b/ada/v1", start + bucket, url, 64, NULL));
+    assert_string_equal("", url);
+    assert_int_equal(CAMEO_ETOOBIG, cameo__s3_presign(fresh, "a/b/ada/v2", start, url, 64, NULL));
+    assert_int_equal(CAMEO_EINVAL, cameo__s3_presign(f->s3, "", start, url, sizeof(url), NULL));
+    cameo__s3_free(fresh);
+}
+
+static void test_more_keys_than_the_table_holds_still_get_their_own_urls(void **state)
+{
+    fixture_t *f = *state;
+    const uint64_t start = 1795312800;
+    cameo_s3_origin_config_t c = config_for(f);
+    cameo__s3_t *fresh;
+    char key[64], url[2048], want[2048];
+    unsigned long long sig, hits, replaced;
+    enum { KEYS = 12000 }; /* past the table's 8192 slots: keys share slots */
+
+    assert_int_equal(CAMEO_OK, cameo__s3_new(&c, &fresh, NULL, 0));
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < KEYS; i++) {
+            snprintf(key, sizeof(key), "a/b/u%d/v1", i);
+            assert_int_equal(CAMEO_OK,
+                             cameo__s3_presign(f->s3, key, start + (uint64_t)pass, url, sizeof(url), NULL));
+            if (pass == 1 || i % 1000 == 0) {
+                assert_int_equal(CAMEO_OK, cameo__s3_presign(fresh, key, start, want, sizeof(want), NULL));
+                assert_string_equal(want, url);
+            }
+        }
+    }
+    presign_counts(f->s3, &sig, &hits, &replaced);
+    assert_int_equal(2 * KEYS, sig + hits);
+    assert_true(hits > 0);
+    assert_true(replaced > 0);
+    cameo__s3_free(fresh);
+}
+
+/* Threads presigning the same few keys across bucket boundaries. */
+typedef struct presigner {
+    cameo__s3_t *s3;
+    char (*want)[2][2048]; /* [key][bucket] */
+    int bad;
+} presigner_t;
+
+static void *presign_thread(void *arg)
+{
+    presigner_t *p = arg;
+    char key[64], url[2048];
+    for (int i = 0; i < 4000; i++) {
+        int k = i % 16, b = (i / 16) % 2;
+        snprintf(key, sizeof(key), "a/b/u%d/v1", k);
+        if (cameo__s3_presign(p->s3, key, 1795312800 + (uint64_t)b * 1800 + (uint64_t)(i % 1800), url,
+                              sizeof(url), NULL) != CAMEO_OK ||
+            strcmp(url, p->want[k][b]) != 0)
+            p->bad++;
+    }
+    return NULL;
+}
+
+static void test_threads_sharing_the_table_get_the_url_of_their_bucket(void **state)
+{
+    fixture_t *f = *state;
+    static char want[16][2][2048];
+    char key[64];
+    for (int k = 0; k < 16; k++)
+        for (int b = 0; b < 2; b++) {
+            snprintf(key, sizeof(key), "a/b/u%d/v1", k);
+            assert_int_equal(CAMEO_OK, cameo__s3_presign(f->s3, key, 1795312800 + (uint64_t)b * 1800,
+                                                         want[k][b], sizeof(want[k][b]), NULL));
+        }
+    pthread_t t[4];
+    presigner_t p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = (presigner_t){.s3 = f->s3, .want = want};
+        assert_int_equal(0, pthread_create(&t[i], NULL, presign_thread, &p[i]));
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(0, p[i].bad);
+    }
+}
+
 static void test_virtual_hosted_urls_put_the_bucket_in_the_host(void **state)
 {
     fixture_t *f = *state;
@@ -411,6 +542,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_are_prefix_id_version, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_presigned_urls_are_identical_within_a_bucket_and_never_below_min_validity, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cached_presigned_url_is_byte_identical_to_a_fresh_one_until_the_bucket_ends, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_more_keys_than_the_table_holds_still_get_their_own_urls, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_threads_sharing_the_table_get_the_url_of_their_bucket, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_virtual_hosted_urls_put_the_bucket_in_the_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_errors_name_the_setting_and_never_a_secret, setup,
                                         teardown),

@@ -385,26 +385,24 @@ class Cameo:
         except FileNotFoundError:
             return ""
 
-    def wait_stdout(self, pattern, timeout=5.0):
-        """Polls stdout until the regex pattern matches a line (the daemon
-        prints after it starts answering); returns the match."""
+    @staticmethod
+    def _wait(read, pattern, timeout):
         rx = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         while True:
-            m = rx.search(self.stdout())
+            m = rx.search(read())
             if m or time.monotonic() > deadline:
                 return m
             time.sleep(0.05)
 
+    def wait_stdout(self, pattern, timeout=5.0):
+        """Polls stdout until the regex pattern matches a line (the daemon
+        prints after it starts answering); returns the match."""
+        return self._wait(self.stdout, pattern, timeout)
+
     def wait_log(self, pattern, timeout=5.0):
         """Polls stderr until the regex pattern matches a line; returns the match."""
-        rx = re.compile(pattern, re.M)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.log())
-            if m or time.monotonic() > deadline:
-                return m
-            time.sleep(0.05)
+        return self._wait(self.log, pattern, timeout)
 
     # -- HTTP ----------------------------------------------------------------
 

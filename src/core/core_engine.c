@@ -705,10 +705,10 @@ static flight_t *flight_join(cameo_engine_t *e, fill_kind_t kind, const char *ke
     return f;
 }
 
-/* Starts the origin call of new flight f alone. */
-static void fill_start_one(cameo_engine_t *e, flight_t *f, fill_kind_t kind, cameo_loop_t *loop, uint64_t now)
+/* Starts the fill of new flight f alone, from the loop that made it. */
+static void fill_start_one(cameo_engine_t *e, flight_t *f)
 {
-    fill_call_t *c = call_new(e, kind, loop, now, 1);
+    fill_call_t *c = call_new(e, f->kind, f->loop, f->now, 1);
     if (c == NULL) {
         flight_complete(e, f, CAMEO_ENOMEM, NULL, 0); /* its waiters get their answer */
         return;
@@ -732,7 +732,7 @@ static int fill_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     }
     if (f == NULL)
         return err;
-    fill_start_one(e, f, kind, w->loop, now);
+    fill_start_one(e, f);
     return CAMEO_OK;
 }
 
@@ -747,7 +747,7 @@ static void refresh(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t
     if (f == NULL)
         return; /* one is running already */
     cameo_metrics_inc(&e->metrics->refreshes);
-    fill_start_one(e, f, kind, loop, now);
+    fill_start_one(e, f);
 }
 
 /*
@@ -801,29 +801,47 @@ static void refresh_ahead_start(cameo_engine_t *e, fill_call_t *ra)
     fill_start(e, ra); /* one remote lookup, then one origin call for all */
 }
 
+/*
+ * A read's look at the local tiers, for one key. Returns CAMEO_OK with *hit
+ * to serve (a reference): fresh, or stale in its grace window, which starts
+ * a background refresh; a fresh one due for refresh-ahead joins *ra (made
+ * on first use, room for cap flights; the caller starts it).
+ * CAMEO_ENOTFOUND on a cached negative entry (*hit NULL). CAMEO_EPENDING on
+ * a miss: *hit is then NULL, or a profile past its grace window (a
+ * reference), the fallback of stale-if-error.
+ */
+static int read_local(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
+                      const char *version, uint64_t now, cameo_loop_t *loop, fill_call_t **ra, size_t cap,
+                      cameo_entry_t **hit)
+{
+    *hit = NULL;
+    int rc = tiers_get(e, key, key_len, now, hit);
+    if (rc == CAMEO_ENOTFOUND || (rc == CAMEO_ESTALE && !in_grace(e, *hit, now)))
+        return CAMEO_EPENDING;
+    if ((*hit)->flags & CAMEO_ENTRY_NEGATIVE) {
+        cameo_entry_unref(*hit);
+        *hit = NULL;
+        return CAMEO_ENOTFOUND;
+    }
+    if (rc == CAMEO_ESTALE)
+        refresh(e, kind, key, key_len, id, version, now, loop);
+    else if (refresh_due(e, *hit, now))
+        refresh_ahead_add(e, ra, cap, key, key_len, id, *hit, now, loop);
+    return CAMEO_OK;
+}
+
 /* The read path of one key: tiers, then a flight. */
 static int get_one(cameo_engine_t *e, fill_kind_t kind, const char *key, size_t key_len, const char *id,
                    const char *version, uint64_t now, cameo_read_t *r, cameo_entry_t **out)
 {
-    cameo_entry_t *hit = NULL;
-    int rc = tiers_get(e, key, key_len, now, &hit);
-    if (rc == CAMEO_ESTALE && !in_grace(e, hit, now)) {
-        rc = CAMEO_ENOTFOUND; /* a miss, with hit as the fallback */
-    } else if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
-        if (hit->flags & CAMEO_ENTRY_NEGATIVE) {
-            cameo_entry_unref(hit);
-            return CAMEO_ENOTFOUND;
-        }
-        if (rc == CAMEO_ESTALE) {
-            refresh(e, kind, key, key_len, id, version, now, r->loop);
-        } else if (refresh_due(e, hit, now)) {
-            fill_call_t *ra = NULL;
-            refresh_ahead_add(e, &ra, 1, key, key_len, id, hit, now, r->loop);
-            refresh_ahead_start(e, ra);
-        }
+    fill_call_t *ra = NULL;
+    cameo_entry_t *hit;
+    int rc = read_local(e, kind, key, key_len, id, version, now, r->loop, &ra, 1, &hit);
+    refresh_ahead_start(e, ra);
+    if (rc == CAMEO_OK)
         *out = hit;
-        return CAMEO_OK;
-    }
+    if (rc != CAMEO_EPENDING)
+        return rc;
     r->_batch = NULL;
     r->entry = NULL;
     rc = fill_one(e, kind, key, key_len, id, version, now, r, hit);
@@ -855,29 +873,11 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
     fill_call_t *ra = NULL;
     for (size_t i = 0; i < n; i++) {
         size_t key_len = cameo_key_profile(key, ids[i]);
-        cameo_entry_t *hit = NULL;
-        results[i] = NULL;
-        int rc = tiers_get(e, key, key_len, now, &hit);
-        if (rc == CAMEO_ESTALE && !in_grace(e, hit, now)) {
-            results[i] = hit; /* the fallback, until the second pass */
-            errs[i] = CAMEO_EPENDING;
+        /* A miss keeps its fallback (or NULL) in results[i] until the second
+         * pass; due refresh-ahead ids gather in ra, one call for all. */
+        errs[i] = read_local(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop, &ra, n, &results[i]);
+        if (errs[i] == CAMEO_EPENDING)
             nmiss++;
-        } else if (rc == CAMEO_OK || rc == CAMEO_ESTALE) {
-            if (hit->flags & CAMEO_ENTRY_NEGATIVE) {
-                cameo_entry_unref(hit);
-                errs[i] = CAMEO_ENOTFOUND;
-                continue;
-            }
-            if (rc == CAMEO_ESTALE)
-                refresh(e, FILL_PROFILE, key, key_len, ids[i], NULL, now, r->loop);
-            else if (refresh_due(e, hit, now))
-                refresh_ahead_add(e, &ra, n, key, key_len, ids[i], hit, now, r->loop); /* one call for all */
-            results[i] = hit;
-            errs[i] = CAMEO_OK;
-        } else {
-            errs[i] = CAMEO_EPENDING;
-            nmiss++;
-        }
     }
     refresh_ahead_start(e, ra);
     if (nmiss == 0)

@@ -771,19 +771,22 @@ static int refresh_due(const cameo_engine_t *e, const cameo_entry_t *hit, uint64
     return u < exp(-3.0 * (double)(hit->expires_at - now) / (double)w);
 }
 
-/* Joins or starts the refresh-ahead flight of key into *ra (made on first
- * use, room for cap flights); the caller starts it. */
+/* Starts the refresh-ahead flight of key, unless a fill of it runs already,
+ * into *ra (made on first use, room for cap flights); the caller starts it.
+ * Hits that find a fill running allocate nothing. */
 static void refresh_ahead_add(cameo_engine_t *e, fill_call_t **ra, size_t cap, const char *key,
                               size_t key_len, const char *id, const cameo_entry_t *hit, uint64_t now,
                               cameo_loop_t *loop)
 {
-    if (*ra == NULL && (*ra = call_new(e, FILL_PROFILE, loop, now, cap)) == NULL)
-        return;
     int err;
     cameo_entry_t *peek;
     flight_t *f = flight_join(e, FILL_PROFILE, key, key_len, id, NULL, now, loop, NULL, NULL, &peek, &err);
     if (f == NULL)
         return; /* a fill is running already */
+    if (*ra == NULL && (*ra = call_new(e, FILL_PROFILE, loop, now, cap)) == NULL) {
+        flight_complete(e, f, CAMEO_ENOMEM, NULL, 0); /* as fill_start_one */
+        return;
+    }
     cameo_metrics_inc(&e->metrics->refreshes_ahead);
     if ((*ra)->min_expiry < hit->expires_at)
         (*ra)->min_expiry = hit->expires_at;

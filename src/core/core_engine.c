@@ -934,6 +934,12 @@ int cameo_engine_get_profiles(cameo_engine_t *e, const char *const *ids, size_t 
 
 /* ---- writes and invalidation ---- */
 
+enum { WRITE_PUT_PROFILE, WRITE_DELETE_PROFILE, WRITE_PUT_AVATAR, WRITE_DELETE_AVATAR };
+
+/* The change event of each write, and every type an event may have. */
+static const char *const event_types[] = {"profile.updated", "profile.deleted", "avatar.updated",
+                                          "avatar.deleted"};
+
 /* Drops key from the local tiers and detaches any fill of it in flight. */
 static void invalidate_key(cameo_engine_t *e, const char *key, size_t key_len)
 {
@@ -978,11 +984,9 @@ static void on_bus_event(void *arg, const char *data, size_t len)
     const char *user = json_string_value(json_object_get(j, "user"));
     const char *version = json_string_value(json_object_get(j, "version"));
     json_t *at = json_object_get(j, "at");
-    static const char *const types[] = {"profile.updated", "profile.deleted", "avatar.updated",
-                                        "avatar.deleted"};
     int known = 0;
-    for (size_t i = 0; type != NULL && i < 4; i++)
-        known |= strcmp(type, types[i]) == 0;
+    for (size_t i = 0; type != NULL && i < sizeof(event_types) / sizeof(event_types[0]); i++)
+        known |= strcmp(type, event_types[i]) == 0;
     cameo_event_t ev;
     memset(&ev, 0, sizeof(ev));
     /* Every field is checked here, where foreign events enter: past this
@@ -1025,8 +1029,6 @@ static void on_bus_reset(void *arg, int up)
                   (unsigned long long)e->cfg.bus_down_ttl_ms);
 }
 
-enum { WRITE_PUT_PROFILE, WRITE_DELETE_PROFILE, WRITE_PUT_AVATAR, WRITE_DELETE_AVATAR };
-
 static const cameo_op_t write_ops[] = {CAMEO_OP_PUT_PROFILE, CAMEO_OP_DELETE_PROFILE, CAMEO_OP_PUT_AVATAR,
                                        CAMEO_OP_DELETE_AVATAR};
 
@@ -1036,25 +1038,34 @@ static void write_task_run(cameo_task_t *t)
     w->done(w);
 }
 
+/* Makes a change event of this instance and publishes it to hub; with json
+ * (CAMEO_EVENT_DATA_MAX bytes) also writes its JSON there, for the bus, and
+ * returns the JSON's length (else 0). */
+static size_t event_publish(cameo_hub_t *hub, const char *type, const char *user, const char *version,
+                            uint64_t at_ms, char *json)
+{
+    cameo_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    snprintf(ev.type, sizeof(ev.type), "%s", type);
+    snprintf(ev.user, sizeof(ev.user), "%s", user);
+    if (version != NULL)
+        snprintf(ev.version, sizeof(ev.version), "%s", version);
+    ev.at_ms = at_ms;
+    cameo_hub_new_id(hub, &ev);
+    cameo_hub_publish(hub, &ev);
+    return json != NULL ? cameo_event_json(&ev, json, CAMEO_EVENT_DATA_MAX) : 0;
+}
+
 /* The change event of a committed write: to this instance's hub at once,
  * and (its JSON kept in w) to the other instances after the removal. */
 static void publish_event(cameo_engine_t *e, cameo_write_t *w, int op, const char *id,
                           const cameo_profile_rec_t *rec)
 {
-    static const char *const types[] = {"profile.updated", "profile.deleted", "avatar.updated",
-                                        "avatar.deleted"};
     if (e->cfg.hub == NULL)
         return;
-    cameo_event_t ev;
-    memset(&ev, 0, sizeof(ev));
-    snprintf(ev.type, sizeof(ev.type), "%s", types[op]);
-    snprintf(ev.user, sizeof(ev.user), "%s", id);
-    if (op == WRITE_PUT_AVATAR && rec != NULL && rec->avatar_version != NULL)
-        snprintf(ev.version, sizeof(ev.version), "%s", rec->avatar_version);
-    ev.at_ms = rec != NULL && rec->updated_at != 0 ? rec->updated_at : cameo_wall_ms();
-    cameo_hub_new_id(e->cfg.hub, &ev);
-    cameo_hub_publish(e->cfg.hub, &ev);
-    w->_event_len = cameo_event_json(&ev, w->_event, sizeof(w->_event));
+    const char *version = op == WRITE_PUT_AVATAR && rec != NULL ? rec->avatar_version : NULL;
+    uint64_t at = rec != NULL && rec->updated_at != 0 ? rec->updated_at : cameo_wall_ms();
+    w->_event_len = event_publish(e->cfg.hub, event_types[op], id, version, at, w->_event);
 }
 
 static void on_remote_removed(void *arg, int err)
@@ -1180,19 +1191,10 @@ static void announce_invalidated(cameo_engine_t *e, cameo_loop_t *loop, const ch
     bus = bus && e->has_bus && e->remote->ops->publish_event != NULL;
     uint64_t at = cameo_wall_ms();
     for (size_t i = 0; i < n; i++) {
-        cameo_event_t ev;
-        memset(&ev, 0, sizeof(ev));
-        snprintf(ev.type, sizeof(ev.type), "profile.updated");
-        snprintf(ev.user, sizeof(ev.user), "%s", ids[i]);
-        ev.at_ms = at;
-        cameo_hub_new_id(e->cfg.hub, &ev);
-        cameo_hub_publish(e->cfg.hub, &ev);
-        if (bus) {
-            char json[CAMEO_EVENT_DATA_MAX];
-            size_t len = cameo_event_json(&ev, json, sizeof(json));
-            if (len > 0)
-                e->remote->ops->publish_event(e->remote, loop, json, len);
-        }
+        char json[CAMEO_EVENT_DATA_MAX];
+        size_t len = event_publish(e->cfg.hub, "profile.updated", ids[i], NULL, at, bus ? json : NULL);
+        if (len > 0)
+            e->remote->ops->publish_event(e->remote, loop, json, len);
     }
 }
 

@@ -255,19 +255,27 @@ typedef struct fx {
     test_loop_t loop;
 } fx_t;
 
-static int fx_setup(void **state)
+/* Builds f's origin, memory tier, metrics, loop and an engine with ec over
+ * memory and, when not NULL, remote. */
+static void fx_open(fx_t *f, cameo_tier_t *remote, const cameo_engine_config_t *ec)
 {
-    fx_t *f = calloc(1, sizeof(*f));
     f->origin.super.ops = &fake_ops;
     pthread_mutex_init(&f->origin.lock, NULL);
     cameo_cache_config_t cc = {.capacity = 4 << 20};
     assert_int_equal(CAMEO_OK, cameo_tier_mem_create(&cc, &f->mem));
     f->metrics = cameo_metrics_create(1, 0);
+    cameo_tier_t *tiers[] = {f->mem, remote};
+    assert_int_equal(CAMEO_OK, cameo_engine_create(ec, tiers, remote != NULL ? 2 : 1, &f->origin.super,
+                                                   f->metrics, &f->engine));
+    tl_init(&f->loop);
+}
+
+static int fx_setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
     cameo_engine_config_t ec = {
         .ttl_ms = 1000, .grace_ms = 1000, .negative_ttl_ms = 100, .blob_ttl_ms = 5000};
-    assert_int_equal(CAMEO_OK,
-                     cameo_engine_create(&ec, &f->mem, 1, &f->origin.super, f->metrics, &f->engine));
-    tl_init(&f->loop);
+    fx_open(f, NULL, &ec);
     *state = f;
     return 0;
 }
@@ -909,14 +917,8 @@ typedef struct rfx {
 static int rfx_setup(void **state)
 {
     rfx_t *f = calloc(1, sizeof(*f));
-    f->base.origin.super.ops = &fake_ops;
-    pthread_mutex_init(&f->base.origin.lock, NULL);
-    cameo_cache_config_t cc = {.capacity = 4 << 20};
-    assert_int_equal(CAMEO_OK, cameo_tier_mem_create(&cc, &f->base.mem));
-    f->base.metrics = cameo_metrics_create(1, 0);
     f->remote.super.ops = &fake_remote_ops;
     f->remote.connected = 1;
-    cameo_tier_t *tiers[] = {f->base.mem, &f->remote.super};
     /* A profile TTL (10 s) well above the bus-down cap (1 s by default). */
     cameo_engine_config_t ec = {.ttl_ms = 10000,
                                 .grace_ms = 1000,
@@ -924,9 +926,7 @@ static int rfx_setup(void **state)
                                 .blob_ttl_ms = 5000,
                                 .refresh_ahead_ms =
                                     CAMEO_REFRESH_AHEAD_OFF}; /* these tests script every remote call */
-    assert_int_equal(CAMEO_OK, cameo_engine_create(&ec, tiers, 2, &f->base.origin.super, f->base.metrics,
-                                                   &f->base.engine));
-    tl_init(&f->base.loop);
+    fx_open(&f->base, &f->remote.super, &ec);
     *state = f;
     return 0;
 }
@@ -937,15 +937,8 @@ static int rfx_teardown(void **state)
     for (int i = 0; i < f->remote.nstored; i++)
         cameo_entry_unref(f->remote.store[i]);
     f->remote.nstored = 0;
-    *state = &f->base;
-    fx_t *base = &f->base;
-    cameo_engine_destroy(base->engine);
-    base->mem->ops->destroy(base->mem);
-    cameo_metrics_destroy(base->metrics);
-    tl_destroy(&base->loop);
-    pthread_mutex_destroy(&base->origin.lock);
-    free(f);
-    return 0;
+    *state = &f->base; /* base comes first: fx_teardown frees f */
+    return fx_teardown(state);
 }
 
 static void test_remote_hit_fills_memory_without_the_origin(void **state)

@@ -422,26 +422,38 @@ static cameo_ttl_t ttl_for(const cameo_engine_t *e, fill_kind_t kind, uint64_t n
     return t;
 }
 
+/* A profile's entry (positive or negative), not avatar bytes. */
+static int is_profile(const cameo_entry_t *entry)
+{
+    return entry->key_len >= 2 && memcmp(entry->key, "p:", 2) == 0;
+}
+
+/* When entry's value was stored, estimated from its expiry and the TTL it
+ * was given. */
+static uint64_t stored_at(const cameo_engine_t *e, const cameo_entry_t *entry)
+{
+    uint64_t ttl = (entry->flags & CAMEO_ENTRY_NEGATIVE) ? e->cfg.negative_ttl_ms
+                   : is_profile(entry)                   ? e->cfg.ttl_ms
+                                                         : e->cfg.blob_ttl_ms;
+    return entry->expires_at > ttl ? entry->expires_at - ttl : 0;
+}
+
 /* While the bus is down this instance may miss another's invalidations, so
  * a local profile entry is trusted only for bus_down_ttl_ms after it was
- * stored (estimated from its expiry; entries that came from Redis look
- * older than they are, which errs on the safe side). Avatar bytes are
- * immutable and always trusted. */
+ * stored (entries that came from Redis look older than they are, which
+ * errs on the safe side). Avatar bytes are immutable and always trusted. */
 static int untrusted(const cameo_engine_t *e, const cameo_entry_t *hit, uint64_t now)
 {
-    if (!e->has_bus || atomic_load_explicit(&e->bus_up, memory_order_relaxed) || hit->key_len < 2 ||
-        memcmp(hit->key, "p:", 2) != 0)
+    if (!e->has_bus || atomic_load_explicit(&e->bus_up, memory_order_relaxed) || !is_profile(hit))
         return 0;
-    uint64_t ttl = (hit->flags & CAMEO_ENTRY_NEGATIVE) ? e->cfg.negative_ttl_ms : e->cfg.ttl_ms;
-    uint64_t stored = hit->expires_at > ttl ? hit->expires_at - ttl : 0;
-    return now >= stored + e->cfg.bus_down_ttl_ms;
+    return now >= stored_at(e, hit) + e->cfg.bus_down_ttl_ms;
 }
 
 /* A stale hit that may be served while one refresh runs (within the grace
  * window); else it is kept only as the fallback of stale-if-error. */
 static int in_grace(const cameo_engine_t *e, const cameo_entry_t *hit, uint64_t now)
 {
-    if (hit->key_len < 2 || memcmp(hit->key, "p:", 2) != 0 || (hit->flags & CAMEO_ENTRY_NEGATIVE))
+    if (!is_profile(hit) || (hit->flags & CAMEO_ENTRY_NEGATIVE))
         return 1; /* only positive profiles are kept longer */
     return now < hit->expires_at + e->cfg.grace_ms;
 }
@@ -763,7 +775,7 @@ static int refresh_due(const cameo_engine_t *e, const cameo_entry_t *hit, uint64
 {
     uint64_t w = e->cfg.refresh_ahead_ms;
     if (w == 0 || (hit->flags & CAMEO_ENTRY_NEGATIVE) || now + w <= hit->expires_at ||
-        now >= hit->expires_at || hit->key_len < 2 || memcmp(hit->key, "p:", 2) != 0)
+        now >= hit->expires_at || !is_profile(hit))
         return 0;
     if (ra_rng == 0)
         ra_rng = cameo__rand_seed(&ra_rng);
@@ -1324,10 +1336,7 @@ uint64_t cameo_engine_age_s(const cameo_engine_t *e, const cameo_entry_t *entry,
 {
     if (now < entry->expires_at)
         return 0;
-    uint64_t ttl =
-        (entry->key_len >= 2 && memcmp(entry->key, "p:", 2) == 0) ? e->cfg.ttl_ms : e->cfg.blob_ttl_ms;
-    uint64_t stored = entry->expires_at > ttl ? entry->expires_at - ttl : 0;
-    return (now - stored) / 1000;
+    return (now - stored_at(e, entry)) / 1000;
 }
 
 int cameo_engine_idle(cameo_engine_t *e)

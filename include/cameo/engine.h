@@ -1,7 +1,8 @@
 /*
  * engine.h - the read and write paths of cameo: tiers in order, then the
- * origin, with request coalescing, stale-while-revalidate, negative entries,
- * and invalidation on every write.
+ * origin, with request coalescing, stale-while-revalidate, refresh-ahead,
+ * stale-if-error, negative entries, invalidation on every write, and change
+ * events.
  *
  * The HTTP layer (src/http) is the only caller. The engine knows nothing of
  * HTTP or of the event loop library: answers that come later are handed to a
@@ -52,7 +53,10 @@ typedef struct cameo_engine_config {
      * most ttl / 2; CAMEO_REFRESH_AHEAD_OFF for none). A batch read refreshes its due ids
      * in one origin call. Counted in refreshes_ahead. */
     uint64_t refresh_ahead_ms;
-    cameo_hub_t *hub; /* optional: every committed write is published there as a change event */
+    /* optional: the change events of committed writes and of
+     * cameo_engine_invalidate_ids, and other instances' from the bus, are
+     * published there */
+    cameo_hub_t *hub;
 } cameo_engine_config_t;
 
 /*
@@ -84,7 +88,8 @@ typedef struct cameo_read {
 /*
  * Reads user id's profile entry.
  * Returns CAMEO_OK with *out (a reference; fresh, or stale while a refresh is
- * started in the background) on a hit in any tier; CAMEO_ENOTFOUND on a
+ * started in the background) on a hit in a local tier (a remote tier's hit,
+ * like the origin's answer, comes through r->done); CAMEO_ENOTFOUND on a
  * cached negative entry; CAMEO_EPENDING when r->done will run later; or an
  * error (CAMEO_EBUSY, CAMEO_EUNAVAIL) with no callback.
  */
@@ -98,7 +103,8 @@ int cameo_engine_get_blob(cameo_engine_t *e, const char *id, const char *version
 /*
  * A batch read of profiles: ids[0..n) (distinct, valid, n <= 1000). Hits are
  * filled in at once; every remaining miss that no other request is already
- * fetching goes to the origin in ONE batched call. results[i] / errs[i] get
+ * fetching goes to the remote tier in ONE lookup, and what it lacks to the
+ * origin in ONE batched call. results[i] / errs[i] get
  * each id's entry (a reference) and CAMEO_OK or CAMEO_ENOTFOUND (or an origin
  * error). Returns CAMEO_OK when everything was answered from the tiers, or
  * CAMEO_EPENDING when r->done runs later (r->entry unused; r->err is the

@@ -1,16 +1,21 @@
 /*
- * core_engine.c - the read and write paths: tiers in order, then the origin,
- * with coalescing of concurrent misses (flights), stale-while-revalidate,
- * negative entries, batch reads, and invalidation on writes. See engine.h.
+ * core_engine.c - the read and write paths: the local tiers, then, inside a
+ * flight, the remote tier and the origin; with coalescing of concurrent
+ * misses (flights), stale-while-revalidate, refresh-ahead, stale-if-error,
+ * negative entries, batch reads, invalidation on writes (and, through the
+ * remote tier's bus, on the other instances) and change events. See
+ * engine.h.
  *
  * Called by the HTTP routes on worker threads; origin callbacks arrive on
- * origin threads and are handed back to the asking worker's loop through
- * cameo_loop_t.post. The engine owns the flight table and nothing else: the
- * tiers and the origin belong to the daemon.
+ * origin threads or worker loops and are handed back to the asking worker's
+ * loop through cameo_loop_t.post; the remote tier and its bus call back on
+ * worker loops. The engine owns the flight table and nothing else: the
+ * tiers, the origin and the hub belong to the daemon.
  *
  * Locks. Each flight shard has a mutex guarding its buckets and every field
  * of the flights in it marked "shard lock". Lock order: flight shard, then
- * whatever a tier takes inside put/remove (the cache's shard lock). Storing
+ * whatever a local tier takes inside peek/put/remove (the cache's shard
+ * lock) or a loop inside post (remote_put). Storing
  * a fill's result and invalidating a key both happen under the key's flight
  * shard lock, so an invalidation is never undone by a fill that started
  * before it.

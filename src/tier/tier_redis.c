@@ -1498,6 +1498,8 @@ static void bus_on_tick(void *arg)
 
 /* ---- the tier operations ---- */
 
+static void conn_free(conn_t *c);
+
 /* A connection for loop, down, with its timers; NULL when out of memory. */
 static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
 {
@@ -1517,15 +1519,7 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
     else
         c->dels_t = loop->timer_new(loop, conn_on_dels, c);
     if (c->deadline_t == NULL || c->retry_t == NULL || (bus ? c->ping_t == NULL : c->dels_t == NULL)) {
-        if (c->deadline_t != NULL)
-            loop->timer_free(c->deadline_t);
-        if (c->retry_t != NULL)
-            loop->timer_free(c->retry_t);
-        if (c->ping_t != NULL)
-            loop->timer_free(c->ping_t);
-        if (c->dels_t != NULL)
-            loop->timer_free(c->dels_t);
-        free(c);
+        conn_free(c);
         return NULL;
     }
     return c;
@@ -1534,7 +1528,7 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
 /* Ends c for good, on its loop's thread: what is pending fails now with
  * CAMEO_EUNAVAIL (a bus calls nothing: no reset), second deletes still
  * waiting go to the retry set, the watch and the timers are released, c is
- * freed. */
+ * freed. Also undoes a conn_new that got only some of its timers. */
 static void conn_free(conn_t *c)
 {
     cameo_loop_t *loop = c->loop;
@@ -1555,8 +1549,10 @@ static void conn_free(conn_t *c)
         retry_add(c->tier, s->keys, s->n);
         free(s);
     }
-    loop->timer_free(c->deadline_t);
-    loop->timer_free(c->retry_t);
+    if (c->deadline_t != NULL)
+        loop->timer_free(c->deadline_t);
+    if (c->retry_t != NULL)
+        loop->timer_free(c->retry_t);
     if (c->ping_t != NULL)
         loop->timer_free(c->ping_t);
     if (c->dels_t != NULL)

@@ -329,6 +329,12 @@ enum conn_state {
 
 enum op_kind { OP_AUTH, OP_SELECT, OP_GET, OP_SET, OP_DEL, OP_PUB };
 
+/* What status() says when Redis refuses a command of each kind. */
+static const char *const op_failed[] = {
+    [OP_AUTH] = "auth failed", [OP_SELECT] = "SELECT failed", [OP_GET] = "MGET failed",
+    [OP_SET] = "SET failed",   [OP_DEL] = "DEL failed",       [OP_PUB] = "PUBLISH failed",
+};
+
 /* Who sent a DEL (and its PUBLISH): the caller, or the tier itself. */
 enum op_origin {
     ORIGIN_USER,   /* remove_async, and every other command */
@@ -646,6 +652,14 @@ static void conn_arm(conn_t *c)
     c->loop->timer_arm(c->deadline_t, next > now ? next - now : 0);
 }
 
+/* Whether op counts in errors and timeouts: the caller's commands, a
+ * removal's DEL and PUBLISH once (the PUBLISH only once it answers for its
+ * DEL), neither AUTH and SELECT nor the tier's own deletes. */
+static bool op_counted(const op_t *op)
+{
+    return op->kind >= OP_GET && op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL);
+}
+
 static void op_fail(op_t *op, int err);
 static void conn_drop(conn_t *c, int fail_err, const char *why);
 static void del_settled(op_t *op, bool ok);
@@ -669,8 +683,7 @@ static void conn_on_deadline(void *arg)
         op_t *op = c->cursor;
         c->cursor = op->next;
         op->expired = true;
-        /* A removal's pair counts once; the tier's own deletes not at all. */
-        if (op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL))
+        if (op_counted(op))
             COUNT(t, timeouts);
         op_fail(op, CAMEO_ETIMEDOUT);
     }
@@ -678,6 +691,17 @@ static void conn_on_deadline(void *arg)
 }
 
 /* ---- commands ---- */
+
+/* A removal's answer: op's done callback, when it has one, with err. */
+static void op_done(op_t *op, int err)
+{
+    conn_t *c = op->conn;
+    if (op->done == NULL)
+        return;
+    c->in_cb++;
+    op->done(op->arg, err);
+    c->in_cb--;
+}
 
 /* Completes op without a reply: the caller's callback (if any) with err. A
  * removal's PUBLISH has the callback only once its DEL has succeeded; a
@@ -688,14 +712,14 @@ static void op_fail(op_t *op, int err)
     conn_t *c = op->conn;
     if (op->kind == OP_DEL)
         del_settled(op, false);
-    c->in_cb++;
     if (op->kind == OP_GET) {
         memset(op->entries, 0, op->n * sizeof(*op->entries));
+        c->in_cb++;
         op->got(op->arg, err, op->entries, op->n);
-    } else if ((op->kind == OP_DEL || op->kind == OP_PUB) && op->done != NULL) {
-        op->done(op->arg, err);
+        c->in_cb--;
+    } else {
+        op_done(op, err);
     }
-    c->in_cb--;
 }
 
 static void op_got(op_t *op, redisReply *r)
@@ -705,7 +729,7 @@ static void op_got(op_t *op, redisReply *r)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != op->n) {
         COUNT(t, errors);
         if (r->type == REDIS_REPLY_ERROR)
-            note_error(t, "MGET failed", r->str);
+            note_error(t, op_failed[OP_GET], r->str);
         op_fail(op, CAMEO_EIO);
         return;
     }
@@ -778,7 +802,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (op->expired) {
         /* Its caller heard CAMEO_ETIMEDOUT already. */
     } else if (r == NULL) {
-        if (op->kind >= OP_GET && op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL))
+        if (op_counted(op))
             COUNT(t, errors);
         op_fail(op, c->fail_err);
     } else {
@@ -786,7 +810,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         case OP_AUTH:
         case OP_SELECT:
             if (r->type == REDIS_REPLY_ERROR) {
-                const char *what = op->kind == OP_AUTH ? "auth failed" : "SELECT failed";
+                const char *what = op_failed[op->kind];
                 note_error(t, what, r->str);
                 if (c->backoff_ms == REDIS_BACKOFF_MIN_MS) /* once an outage, not once a retry */
                     cameo_log(CAMEO_LOG_WARN,
@@ -804,40 +828,21 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             op_got(op, r);
             break;
         case OP_SET:
-            if (r->type == REDIS_REPLY_ERROR) {
-                COUNT(t, errors);
-                note_error(t, "SET failed", r->str);
-            }
-            break;
         case OP_DEL:
+        case OP_PUB:
             if (r->type == REDIS_REPLY_ERROR) {
-                if (op->origin == ORIGIN_USER)
+                if (op_counted(op))
                     COUNT(t, errors);
-                note_error(t, "DEL failed", r->str);
+                note_error(t, op_failed[op->kind], r->str);
             }
-            del_settled(op, r->type == REDIS_REPLY_INTEGER);
-            if (op->done == NULL) /* the tier's own */
-                break;
-            if (r->type == REDIS_REPLY_INTEGER && op->pub != NULL) {
+            if (op->kind == OP_DEL)
+                del_settled(op, r->type == REDIS_REPLY_INTEGER);
+            if (op->kind == OP_DEL && r->type == REDIS_REPLY_INTEGER && op->pub != NULL) {
                 /* Done; its PUBLISH, still in the FIFO, answers for both. */
                 op->pub->done = op->done;
                 op->pub->arg = op->arg;
-                break;
-            }
-            c->in_cb++;
-            op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
-            c->in_cb--;
-            break;
-        case OP_PUB:
-            if (r->type == REDIS_REPLY_ERROR) {
-                if (op->done != NULL)
-                    COUNT(t, errors);
-                note_error(t, "PUBLISH failed", r->str);
-            }
-            if (op->done != NULL) {
-                c->in_cb++;
-                op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
-                c->in_cb--;
+            } else {
+                op_done(op, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
             }
             break;
         }
@@ -1296,8 +1301,8 @@ static void conn_gone(conn_t *c)
         cameo_log(c->detaching ? CAMEO_LOG_INFO : CAMEO_LOG_WARN, "redis_disconnected",
                   "redis=%s loop=%u reason=\"%s\"", t->where, c->slot,
                   c->detaching ? "detach" : loggable(t, why));
-    } else if (!c->detaching && strncmp(c->why, "auth failed", 11) != 0 &&
-               strncmp(c->why, "SELECT failed", 13) != 0) {
+    } else if (!c->detaching && strcmp(c->why, op_failed[OP_AUTH]) != 0 &&
+               strcmp(c->why, op_failed[OP_SELECT]) != 0) {
         /* auth and SELECT failures were noted with Redis's words already. */
         connect_failed(c, why);
     }

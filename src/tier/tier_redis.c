@@ -880,6 +880,21 @@ static int conn_send(conn_t *c, op_t *op, int argc, const char **argv, const siz
     return CAMEO_OK;
 }
 
+/* Sends argv as a command nobody waits for but the tier (AUTH, SELECT, a
+ * fill's SET, an event's PUBLISH): its op holds only its kind. CAMEO_OK,
+ * CAMEO_ENOMEM or CAMEO_EUNAVAIL. */
+static int op_send(conn_t *c, int kind, int argc, const char **argv, const size_t *argvlen)
+{
+    op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return CAMEO_ENOMEM;
+    op->kind = (unsigned char)kind;
+    int err = conn_send(c, op, argc, argv, argvlen);
+    if (err != CAMEO_OK)
+        free(op);
+    return err;
+}
+
 /* An op for a command over keys: the command name, then PREFIX "v1:" key
  * for each key, all inside the op's allocation. NULL when out of memory. */
 static op_t *op_keys(redis_tier_t *t, int kind, const char *cmd, const cameo_key_t *keys, size_t n)
@@ -972,38 +987,32 @@ static int removal_send(conn_t *c, const cameo_key_t *keys, size_t n, int origin
         return CAMEO_EUNAVAIL;
     if (c->pending + (t->bus_set ? 2 : 1) > REDIS_MAX_PENDING)
         return CAMEO_EBUSY;
+    bool user = origin == ORIGIN_USER;
     op_t *op = op_keys(t, OP_DEL, "DEL", keys, n);
     op_t *pub = NULL;
     char *payload = NULL;
     size_t payload_len = 0, skipped = 0;
-    if (op != NULL && t->bus_set) {
+    int err = CAMEO_ENOMEM;
+    if (op == NULL)
+        goto err;
+    if (t->bus_set) {
         size_t bytes = BUS_NONCE_LINE;
         for (size_t i = 0; i < n; i++)
             bytes += keys[i].len + 1;
         payload = malloc(bytes);
         pub = calloc(1, sizeof(*pub));
-        if (payload != NULL)
-            payload_len = bus_payload(t, origin == ORIGIN_USER, keys, n, payload, &skipped);
+        if (payload == NULL || pub == NULL)
+            goto err;
+        payload_len = bus_payload(t, user, keys, n, payload, &skipped);
     }
-    if (op == NULL || (t->bus_set && (payload == NULL || pub == NULL))) {
-        free(op);
-        free(pub);
-        free(payload);
-        return CAMEO_ENOMEM;
-    }
-    bool user = origin == ORIGIN_USER;
     if (skipped > 0 && user)
         ADD(t, bus_unsent, skipped);
     op->origin = (unsigned char)origin;
     op->done = cb;
     op->arg = arg;
-    int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
-    if (err != CAMEO_OK) {
-        free(op);
-        free(pub);
-        free(payload);
-        return err;
-    }
+    err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
+    if (err != CAMEO_OK)
+        goto err;
     if (origin == ORIGIN_RETRY)
         c->retry_ops++;
     if (pub != NULL && payload_len > 0) {
@@ -1023,6 +1032,12 @@ static int removal_send(conn_t *c, const cameo_key_t *keys, size_t n, int origin
     free(pub);
     free(payload); /* hiredis formatted its own copy */
     return CAMEO_OK;
+
+err:
+    free(op);
+    free(pub);
+    free(payload);
+    return err;
 }
 
 /* Sends up to 1000 keys of the retry set on c, when c is ready, idle
@@ -1170,18 +1185,6 @@ static void conn_retry_later(conn_t *c)
     c->loop->timer_arm(c->retry_t, delay);
 }
 
-static int hello_send(conn_t *c, int kind, int argc, const char **argv, const size_t *argvlen)
-{
-    op_t *op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        return CAMEO_ENOMEM;
-    op->kind = (unsigned char)kind;
-    int err = conn_send(c, op, argc, argv, argvlen);
-    if (err != CAMEO_OK)
-        free(op);
-    return err;
-}
-
 /* Notes a failed connect attempt; logs the first of a series only. */
 static void connect_failed(conn_t *c, const char *why)
 {
@@ -1235,14 +1238,14 @@ static void conn_connect(conn_t *c)
             argv[1] = t->pass;
             argvlen[1] = t->pass_len;
         }
-        err = hello_send(c, OP_AUTH, t->user != NULL ? 3 : 2, argv, argvlen);
+        err = op_send(c, OP_AUTH, t->user != NULL ? 3 : 2, argv, argvlen);
     }
     if (err == CAMEO_OK) {
         char db[16];
         snprintf(db, sizeof(db), "%d", t->db);
         const char *argv[2] = {"SELECT", db};
         size_t argvlen[2] = {6, strlen(db)};
-        err = hello_send(c, OP_SELECT, 2, argv, argvlen);
+        err = op_send(c, OP_SELECT, 2, argv, argvlen);
     }
     if (err != CAMEO_OK)
         conn_drop(c, CAMEO_EUNAVAIL, "out of memory");
@@ -1692,11 +1695,8 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
         ttl = 1;
 
     size_t klen = t->prefix_len + e->key_len, vlen = VALUE_OVERHEAD + e->key_len + e->size;
-    op_t *op = calloc(1, sizeof(*op));
     char *buf = malloc(klen + vlen);
-    if (op == NULL || buf == NULL) {
-        free(op);
-        free(buf);
+    if (buf == NULL) {
         COUNT(t, errors);
         return;
     }
@@ -1707,11 +1707,8 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
     snprintf(px, sizeof(px), "%" PRIu64, ttl);
     const char *argv[5] = {"SET", buf, buf + klen, "PX", px};
     size_t argvlen[5] = {3, klen, vlen, 2, strlen(px)};
-    op->kind = OP_SET;
-    if (conn_send(c, op, 5, argv, argvlen) != CAMEO_OK) {
+    if (op_send(c, OP_SET, 5, argv, argvlen) != CAMEO_OK)
         COUNT(t, errors);
-        free(op);
-    }
     free(buf); /* hiredis formatted its own copy */
 }
 
@@ -1744,9 +1741,7 @@ static void redis_publish_event(cameo_tier_t *tier, cameo_loop_t *loop, const ch
     redis_tier_t *t = (redis_tier_t *)tier;
     char buf[BUS_NONCE_LINE + 2 + BUS_EVENT_MAX];
     conn_t *c = t->bus_set && len > 0 && len <= BUS_EVENT_MAX ? conn_of(t, loop) : NULL;
-    op_t *pub = NULL;
-    if (c == NULL || c->state != CONN_READY || c->pending + 1 > REDIS_MAX_PENDING ||
-        (pub = calloc(1, sizeof(*pub))) == NULL) {
+    if (c == NULL || c->state != CONN_READY || c->pending + 1 > REDIS_MAX_PENDING) {
         if (t->bus_set)
             COUNT(t, bus_unsent);
         return;
@@ -1757,12 +1752,8 @@ static void redis_publish_event(cameo_tier_t *tier, cameo_loop_t *loop, const ch
     memcpy(buf + BUS_NONCE_LINE + 2, data, len);
     const char *argv[3] = {"PUBLISH", t->channel, buf};
     size_t argvlen[3] = {7, t->channel_len, BUS_NONCE_LINE + 2 + len};
-    pub->kind = OP_PUB;
-    pub->origin = ORIGIN_USER;
-    if (conn_send(c, pub, 3, argv, argvlen) != CAMEO_OK) {
-        free(pub);
+    if (op_send(c, OP_PUB, 3, argv, argvlen) != CAMEO_OK)
         COUNT(t, bus_unsent);
-    }
 }
 
 static void redis_set_bus(cameo_tier_t *tier, const cameo_bus_handler_t *h)

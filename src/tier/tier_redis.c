@@ -62,10 +62,10 @@
  * command whose deadline passed. corrupt, puts dropped/skipped, busy and
  * reconnects are in the status detail (tier.h's stats have no field), and
  * so are the bus's: up or down, events (messages received, this instance's
- * own included), resets (calls of reset()), malformed messages, unsent keys
- * and own events skipped. A removal's DEL and PUBLISH count as one command
- * in errors and timeouts; the tier's own background deletes (below) count
- * in neither.
+ * own included), resets (calls of reset()), malformed messages, unsent
+ * keys and change events, and own events skipped. A removal's DEL and
+ * PUBLISH count as one command in errors and timeouts; the tier's own
+ * background deletes (below) count in neither.
  *
  * The bus (when set_bus was called): remove_async pipelines DEL and
  * PUBLISH PREFIX "v1:invalidate" PAYLOAD on the loop's connection, PAYLOAD
@@ -79,6 +79,11 @@
  * else when PUBLISH has answered (CAMEO_EIO if PUBLISH was refused: the
  * removal happened but nobody was told). Without set_bus, remove_async is a
  * lone DEL, as before.
+ *
+ * Change events (publish_event, with a bus): PUBLISH on the same channel
+ * and connection of "@" NONCE "\n!" DATA, with no callback; one that cannot
+ * go out (not ready, busy, no memory, data empty or over BUS_EVENT_MAX
+ * bytes) is dropped and counted as unsent.
  *
  * Late fills: a fill that started before a write may still SET after the
  * write's DEL (its SET sat in a hung connection's buffer, or went out on
@@ -134,8 +139,10 @@
  * could cancel a fill that started right after the write. Otherwise a
  * first line starting with '@' is metadata (keys start with "p:" or "b:"),
  * never delivered: "@" and 16 hex digits is another instance's nonce, any
- * other '@' line makes the message malformed. Messages without it (older
- * publishers) are all keys, as before. The rest is parsed leniently: every
+ * other '@' line makes the message malformed. After it, a second line
+ * starting with '!' makes the message a change event: the bytes after the
+ * '!' go to event() whole. Messages without an '@' line (older publishers)
+ * are all keys, as before. The rest is parsed leniently: every
  * line of 1 to BUS_KEY_MAX bytes is a key and is delivered (in calls of at
  * most 1000 keys); a message that is empty, has no key, has an empty or
  * overlong line, or more than 1000 keys counts once as malformed (its good

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# redis_lib.sh - what bench/redis_l2.sh and bench/propagation.sh share on top
-# of bench/lib.sh (source lib.sh first, then this, then call redis_init NAME
-# instead of bench_init). Provides:
+# redis_lib.sh - what bench/redis_l2.sh, bench/redis_outage.sh and
+# bench/propagation.sh share on top of bench/lib.sh (source lib.sh first,
+# then this, then call redis_init NAME instead of bench_init). Provides:
 #   redis_init NAME   bench_init NAME, redis-server and redis-benchmark (Debian
 #                     redis-server / redis-tools) installed if missing, a check
 #                     that cameo knows --redis, and an EXIT trap that also stops
@@ -11,6 +11,9 @@
 #                     can take a port lib.sh's free_port sees as free)
 #   start_redis       redis-server pinned to SERVER_CPU, no persistence; sets
 #                     redis_pid and rport
+#   spawn_redis       another redis-server like start_redis's, on the same
+#                     port (after the first one died), without waiting for it;
+#                     sets redis_pid
 #   start_cameo_l2 VAR DATA [FLAG...]  cameo --workers 1 --redis pinned to
 #                     SERVER_CPU with data in DATA (shared dirs allowed); sets
 #                     VAR_pid and VAR (its base URL); log in $tmp/VAR.log
@@ -59,13 +62,17 @@ rcli() {
     redis-cli -h 127.0.0.1 -p "$rport" "$@"
 }
 
+spawn_redis() {
+    taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no \
+        --dir "$tmp/redis" --databases 4 >>"$tmp/redis.log" 2>&1 &
+    redis_pid=$!
+    redis_pids+=("$redis_pid")
+}
+
 start_redis() {
     rport=$(local_port)
     mkdir -p "$tmp/redis"
-    taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no \
-        --dir "$tmp/redis" --databases 4 >"$tmp/redis.log" 2>&1 &
-    redis_pid=$!
-    redis_pids+=("$redis_pid")
+    spawn_redis
     for _ in $(seq 1 100); do
         [ "$(rcli ping 2>/dev/null)" = PONG ] && return
         sleep 0.1

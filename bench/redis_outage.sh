@@ -89,15 +89,6 @@ start_redis
 # connections' and the bus's ups, with ms timestamps.
 start_cameo_l2 cameo "$tmp/cameo-data" --mem-limit "$MEM_LIMIT" --log-level info
 
-# restart_redis: a new redis-server on the same port, as start_redis started
-# the first (no wait: the poller sees when it answers).
-restart_redis() {
-    taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no \
-        --dir "$tmp/redis" --databases 4 >>"$tmp/redis.log" 2>&1 &
-    redis_pid=$!
-    redis_pids+=("$redis_pid")
-}
-
 # ---- seed ----
 t0=$(date +%s)
 "$PYTHON" "$bench/redis_seed.py" seed "$cameo" "$USERS" 0 "$tmp" >/dev/null
@@ -228,7 +219,7 @@ OUTAGE_RANDOM=$bench/redis_random.lua OUTAGE_HIST=$tmp/hist.warmup REDIS_PATHS=$
 
 run kill before "$BEFORE"
 run kill outage "$OUTAGE" kill_redis
-restart_redis
+spawn_redis # no wait: the poller sees when it answers
 event restart
 run kill after "$AFTER"
 wait_ready
@@ -246,7 +237,7 @@ for _ in $(seq 1 "$CYCLES"); do
     sleep 0.5
     kill_redis idle
     sleep "$OUTAGE"
-    restart_redis
+    spawn_redis
     event restart idle
 done
 wait_ready

@@ -62,10 +62,10 @@
  * command whose deadline passed. corrupt, puts dropped/skipped, busy and
  * reconnects are in the status detail (tier.h's stats have no field), and
  * so are the bus's: up or down, events (messages received, this instance's
- * own included), resets (calls of reset()), malformed messages, unsent keys
- * and own events skipped. A removal's DEL and PUBLISH count as one command
- * in errors and timeouts; the tier's own background deletes (below) count
- * in neither.
+ * own included), resets (calls of reset()), malformed messages, unsent
+ * keys and change events, and own events skipped. A removal's DEL and
+ * PUBLISH count as one command in errors and timeouts; the tier's own
+ * background deletes (below) count in neither.
  *
  * The bus (when set_bus was called): remove_async pipelines DEL and
  * PUBLISH PREFIX "v1:invalidate" PAYLOAD on the loop's connection, PAYLOAD
@@ -79,6 +79,11 @@
  * else when PUBLISH has answered (CAMEO_EIO if PUBLISH was refused: the
  * removal happened but nobody was told). Without set_bus, remove_async is a
  * lone DEL, as before.
+ *
+ * Change events (publish_event, with a bus): PUBLISH on the same channel
+ * and connection of "@" NONCE "\n!" DATA, with no callback; one that cannot
+ * go out (not ready, busy, no memory, data empty or over BUS_EVENT_MAX
+ * bytes) is dropped and counted as unsent.
  *
  * Late fills: a fill that started before a write may still SET after the
  * write's DEL (its SET sat in a hung connection's buffer, or went out on
@@ -134,8 +139,10 @@
  * could cancel a fill that started right after the write. Otherwise a
  * first line starting with '@' is metadata (keys start with "p:" or "b:"),
  * never delivered: "@" and 16 hex digits is another instance's nonce, any
- * other '@' line makes the message malformed. Messages without it (older
- * publishers) are all keys, as before. The rest is parsed leniently: every
+ * other '@' line makes the message malformed. After it, a second line
+ * starting with '!' makes the message a change event: the bytes after the
+ * '!' go to event() whole. Messages without an '@' line (older publishers)
+ * are all keys, as before. The rest is parsed leniently: every
  * line of 1 to BUS_KEY_MAX bytes is a key and is delivered (in calls of at
  * most 1000 keys); a message that is empty, has no key, has an empty or
  * overlong line, or more than 1000 keys counts once as malformed (its good
@@ -328,6 +335,12 @@ enum conn_state {
 };
 
 enum op_kind { OP_AUTH, OP_SELECT, OP_GET, OP_SET, OP_DEL, OP_PUB };
+
+/* What status() says when Redis refuses a command of each kind. */
+static const char *const op_failed[] = {
+    [OP_AUTH] = "auth failed", [OP_SELECT] = "SELECT failed", [OP_GET] = "MGET failed",
+    [OP_SET] = "SET failed",   [OP_DEL] = "DEL failed",       [OP_PUB] = "PUBLISH failed",
+};
 
 /* Who sent a DEL (and its PUBLISH): the caller, or the tier itself. */
 enum op_origin {
@@ -646,6 +659,14 @@ static void conn_arm(conn_t *c)
     c->loop->timer_arm(c->deadline_t, next > now ? next - now : 0);
 }
 
+/* Whether op counts in errors and timeouts: the caller's commands, a
+ * removal's DEL and PUBLISH once (the PUBLISH only once it answers for its
+ * DEL), neither AUTH and SELECT nor the tier's own deletes. */
+static bool op_counted(const op_t *op)
+{
+    return op->kind >= OP_GET && op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL);
+}
+
 static void op_fail(op_t *op, int err);
 static void conn_drop(conn_t *c, int fail_err, const char *why);
 static void del_settled(op_t *op, bool ok);
@@ -669,8 +690,7 @@ static void conn_on_deadline(void *arg)
         op_t *op = c->cursor;
         c->cursor = op->next;
         op->expired = true;
-        /* A removal's pair counts once; the tier's own deletes not at all. */
-        if (op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL))
+        if (op_counted(op))
             COUNT(t, timeouts);
         op_fail(op, CAMEO_ETIMEDOUT);
     }
@@ -678,6 +698,17 @@ static void conn_on_deadline(void *arg)
 }
 
 /* ---- commands ---- */
+
+/* A removal's answer: op's done callback, when it has one, with err. */
+static void op_done(op_t *op, int err)
+{
+    conn_t *c = op->conn;
+    if (op->done == NULL)
+        return;
+    c->in_cb++;
+    op->done(op->arg, err);
+    c->in_cb--;
+}
 
 /* Completes op without a reply: the caller's callback (if any) with err. A
  * removal's PUBLISH has the callback only once its DEL has succeeded; a
@@ -688,14 +719,14 @@ static void op_fail(op_t *op, int err)
     conn_t *c = op->conn;
     if (op->kind == OP_DEL)
         del_settled(op, false);
-    c->in_cb++;
     if (op->kind == OP_GET) {
         memset(op->entries, 0, op->n * sizeof(*op->entries));
+        c->in_cb++;
         op->got(op->arg, err, op->entries, op->n);
-    } else if ((op->kind == OP_DEL || op->kind == OP_PUB) && op->done != NULL) {
-        op->done(op->arg, err);
+        c->in_cb--;
+    } else {
+        op_done(op, err);
     }
-    c->in_cb--;
 }
 
 static void op_got(op_t *op, redisReply *r)
@@ -705,7 +736,7 @@ static void op_got(op_t *op, redisReply *r)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != op->n) {
         COUNT(t, errors);
         if (r->type == REDIS_REPLY_ERROR)
-            note_error(t, "MGET failed", r->str);
+            note_error(t, op_failed[OP_GET], r->str);
         op_fail(op, CAMEO_EIO);
         return;
     }
@@ -778,7 +809,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (op->expired) {
         /* Its caller heard CAMEO_ETIMEDOUT already. */
     } else if (r == NULL) {
-        if (op->kind >= OP_GET && op->origin == ORIGIN_USER && (op->kind != OP_PUB || op->done != NULL))
+        if (op_counted(op))
             COUNT(t, errors);
         op_fail(op, c->fail_err);
     } else {
@@ -786,7 +817,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         case OP_AUTH:
         case OP_SELECT:
             if (r->type == REDIS_REPLY_ERROR) {
-                const char *what = op->kind == OP_AUTH ? "auth failed" : "SELECT failed";
+                const char *what = op_failed[op->kind];
                 note_error(t, what, r->str);
                 if (c->backoff_ms == REDIS_BACKOFF_MIN_MS) /* once an outage, not once a retry */
                     cameo_log(CAMEO_LOG_WARN,
@@ -804,40 +835,21 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             op_got(op, r);
             break;
         case OP_SET:
-            if (r->type == REDIS_REPLY_ERROR) {
-                COUNT(t, errors);
-                note_error(t, "SET failed", r->str);
-            }
-            break;
         case OP_DEL:
+        case OP_PUB:
             if (r->type == REDIS_REPLY_ERROR) {
-                if (op->origin == ORIGIN_USER)
+                if (op_counted(op))
                     COUNT(t, errors);
-                note_error(t, "DEL failed", r->str);
+                note_error(t, op_failed[op->kind], r->str);
             }
-            del_settled(op, r->type == REDIS_REPLY_INTEGER);
-            if (op->done == NULL) /* the tier's own */
-                break;
-            if (r->type == REDIS_REPLY_INTEGER && op->pub != NULL) {
+            if (op->kind == OP_DEL)
+                del_settled(op, r->type == REDIS_REPLY_INTEGER);
+            if (op->kind == OP_DEL && r->type == REDIS_REPLY_INTEGER && op->pub != NULL) {
                 /* Done; its PUBLISH, still in the FIFO, answers for both. */
                 op->pub->done = op->done;
                 op->pub->arg = op->arg;
-                break;
-            }
-            c->in_cb++;
-            op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
-            c->in_cb--;
-            break;
-        case OP_PUB:
-            if (r->type == REDIS_REPLY_ERROR) {
-                if (op->done != NULL)
-                    COUNT(t, errors);
-                note_error(t, "PUBLISH failed", r->str);
-            }
-            if (op->done != NULL) {
-                c->in_cb++;
-                op->done(op->arg, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
-                c->in_cb--;
+            } else {
+                op_done(op, r->type == REDIS_REPLY_INTEGER ? CAMEO_OK : CAMEO_EIO);
             }
             break;
         }
@@ -873,6 +885,21 @@ static int conn_send(conn_t *c, op_t *op, int argc, const char **argv, const siz
         c->cursor = op;
     conn_arm(c);
     return CAMEO_OK;
+}
+
+/* Sends argv as a command nobody waits for but the tier (AUTH, SELECT, a
+ * fill's SET, an event's PUBLISH): its op holds only its kind. CAMEO_OK,
+ * CAMEO_ENOMEM or CAMEO_EUNAVAIL. */
+static int op_send(conn_t *c, int kind, int argc, const char **argv, const size_t *argvlen)
+{
+    op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return CAMEO_ENOMEM;
+    op->kind = (unsigned char)kind;
+    int err = conn_send(c, op, argc, argv, argvlen);
+    if (err != CAMEO_OK)
+        free(op);
+    return err;
 }
 
 /* An op for a command over keys: the command name, then PREFIX "v1:" key
@@ -967,38 +994,32 @@ static int removal_send(conn_t *c, const cameo_key_t *keys, size_t n, int origin
         return CAMEO_EUNAVAIL;
     if (c->pending + (t->bus_set ? 2 : 1) > REDIS_MAX_PENDING)
         return CAMEO_EBUSY;
+    bool user = origin == ORIGIN_USER;
     op_t *op = op_keys(t, OP_DEL, "DEL", keys, n);
     op_t *pub = NULL;
     char *payload = NULL;
     size_t payload_len = 0, skipped = 0;
-    if (op != NULL && t->bus_set) {
+    int err = CAMEO_ENOMEM;
+    if (op == NULL)
+        goto err;
+    if (t->bus_set) {
         size_t bytes = BUS_NONCE_LINE;
         for (size_t i = 0; i < n; i++)
             bytes += keys[i].len + 1;
         payload = malloc(bytes);
         pub = calloc(1, sizeof(*pub));
-        if (payload != NULL)
-            payload_len = bus_payload(t, origin == ORIGIN_USER, keys, n, payload, &skipped);
+        if (payload == NULL || pub == NULL)
+            goto err;
+        payload_len = bus_payload(t, user, keys, n, payload, &skipped);
     }
-    if (op == NULL || (t->bus_set && (payload == NULL || pub == NULL))) {
-        free(op);
-        free(pub);
-        free(payload);
-        return CAMEO_ENOMEM;
-    }
-    bool user = origin == ORIGIN_USER;
     if (skipped > 0 && user)
         ADD(t, bus_unsent, skipped);
     op->origin = (unsigned char)origin;
     op->done = cb;
     op->arg = arg;
-    int err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
-    if (err != CAMEO_OK) {
-        free(op);
-        free(pub);
-        free(payload);
-        return err;
-    }
+    err = conn_send(c, op, (int)n + 1, op->argv, op->argvlen);
+    if (err != CAMEO_OK)
+        goto err;
     if (origin == ORIGIN_RETRY)
         c->retry_ops++;
     if (pub != NULL && payload_len > 0) {
@@ -1018,6 +1039,12 @@ static int removal_send(conn_t *c, const cameo_key_t *keys, size_t n, int origin
     free(pub);
     free(payload); /* hiredis formatted its own copy */
     return CAMEO_OK;
+
+err:
+    free(op);
+    free(pub);
+    free(payload);
+    return err;
 }
 
 /* Sends up to 1000 keys of the retry set on c, when c is ready, idle
@@ -1165,18 +1192,6 @@ static void conn_retry_later(conn_t *c)
     c->loop->timer_arm(c->retry_t, delay);
 }
 
-static int hello_send(conn_t *c, int kind, int argc, const char **argv, const size_t *argvlen)
-{
-    op_t *op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        return CAMEO_ENOMEM;
-    op->kind = (unsigned char)kind;
-    int err = conn_send(c, op, argc, argv, argvlen);
-    if (err != CAMEO_OK)
-        free(op);
-    return err;
-}
-
 /* Notes a failed connect attempt; logs the first of a series only. */
 static void connect_failed(conn_t *c, const char *why)
 {
@@ -1230,14 +1245,14 @@ static void conn_connect(conn_t *c)
             argv[1] = t->pass;
             argvlen[1] = t->pass_len;
         }
-        err = hello_send(c, OP_AUTH, t->user != NULL ? 3 : 2, argv, argvlen);
+        err = op_send(c, OP_AUTH, t->user != NULL ? 3 : 2, argv, argvlen);
     }
     if (err == CAMEO_OK) {
         char db[16];
         snprintf(db, sizeof(db), "%d", t->db);
         const char *argv[2] = {"SELECT", db};
         size_t argvlen[2] = {6, strlen(db)};
-        err = hello_send(c, OP_SELECT, 2, argv, argvlen);
+        err = op_send(c, OP_SELECT, 2, argv, argvlen);
     }
     if (err != CAMEO_OK)
         conn_drop(c, CAMEO_EUNAVAIL, "out of memory");
@@ -1296,8 +1311,8 @@ static void conn_gone(conn_t *c)
         cameo_log(c->detaching ? CAMEO_LOG_INFO : CAMEO_LOG_WARN, "redis_disconnected",
                   "redis=%s loop=%u reason=\"%s\"", t->where, c->slot,
                   c->detaching ? "detach" : loggable(t, why));
-    } else if (!c->detaching && strncmp(c->why, "auth failed", 11) != 0 &&
-               strncmp(c->why, "SELECT failed", 13) != 0) {
+    } else if (!c->detaching && strcmp(c->why, op_failed[OP_AUTH]) != 0 &&
+               strcmp(c->why, op_failed[OP_SELECT]) != 0) {
         /* auth and SELECT failures were noted with Redis's words already. */
         connect_failed(c, why);
     }
@@ -1498,6 +1513,8 @@ static void bus_on_tick(void *arg)
 
 /* ---- the tier operations ---- */
 
+static void conn_free(conn_t *c);
+
 /* A connection for loop, down, with its timers; NULL when out of memory. */
 static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
 {
@@ -1517,15 +1534,7 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
     else
         c->dels_t = loop->timer_new(loop, conn_on_dels, c);
     if (c->deadline_t == NULL || c->retry_t == NULL || (bus ? c->ping_t == NULL : c->dels_t == NULL)) {
-        if (c->deadline_t != NULL)
-            loop->timer_free(c->deadline_t);
-        if (c->retry_t != NULL)
-            loop->timer_free(c->retry_t);
-        if (c->ping_t != NULL)
-            loop->timer_free(c->ping_t);
-        if (c->dels_t != NULL)
-            loop->timer_free(c->dels_t);
-        free(c);
+        conn_free(c);
         return NULL;
     }
     return c;
@@ -1534,7 +1543,7 @@ static conn_t *conn_new(redis_tier_t *t, cameo_loop_t *loop, bool bus)
 /* Ends c for good, on its loop's thread: what is pending fails now with
  * CAMEO_EUNAVAIL (a bus calls nothing: no reset), second deletes still
  * waiting go to the retry set, the watch and the timers are released, c is
- * freed. */
+ * freed. Also undoes a conn_new that got only some of its timers. */
 static void conn_free(conn_t *c)
 {
     cameo_loop_t *loop = c->loop;
@@ -1555,8 +1564,10 @@ static void conn_free(conn_t *c)
         retry_add(c->tier, s->keys, s->n);
         free(s);
     }
-    loop->timer_free(c->deadline_t);
-    loop->timer_free(c->retry_t);
+    if (c->deadline_t != NULL)
+        loop->timer_free(c->deadline_t);
+    if (c->retry_t != NULL)
+        loop->timer_free(c->retry_t);
     if (c->ping_t != NULL)
         loop->timer_free(c->ping_t);
     if (c->dels_t != NULL)
@@ -1691,11 +1702,8 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
         ttl = 1;
 
     size_t klen = t->prefix_len + e->key_len, vlen = VALUE_OVERHEAD + e->key_len + e->size;
-    op_t *op = calloc(1, sizeof(*op));
     char *buf = malloc(klen + vlen);
-    if (op == NULL || buf == NULL) {
-        free(op);
-        free(buf);
+    if (buf == NULL) {
         COUNT(t, errors);
         return;
     }
@@ -1706,11 +1714,8 @@ static void redis_put_async(cameo_tier_t *tier, cameo_loop_t *loop, cameo_entry_
     snprintf(px, sizeof(px), "%" PRIu64, ttl);
     const char *argv[5] = {"SET", buf, buf + klen, "PX", px};
     size_t argvlen[5] = {3, klen, vlen, 2, strlen(px)};
-    op->kind = OP_SET;
-    if (conn_send(c, op, 5, argv, argvlen) != CAMEO_OK) {
+    if (op_send(c, OP_SET, 5, argv, argvlen) != CAMEO_OK)
         COUNT(t, errors);
-        free(op);
-    }
     free(buf); /* hiredis formatted its own copy */
 }
 
@@ -1743,9 +1748,7 @@ static void redis_publish_event(cameo_tier_t *tier, cameo_loop_t *loop, const ch
     redis_tier_t *t = (redis_tier_t *)tier;
     char buf[BUS_NONCE_LINE + 2 + BUS_EVENT_MAX];
     conn_t *c = t->bus_set && len > 0 && len <= BUS_EVENT_MAX ? conn_of(t, loop) : NULL;
-    op_t *pub = NULL;
-    if (c == NULL || c->state != CONN_READY || c->pending + 1 > REDIS_MAX_PENDING ||
-        (pub = calloc(1, sizeof(*pub))) == NULL) {
+    if (c == NULL || c->state != CONN_READY || c->pending + 1 > REDIS_MAX_PENDING) {
         if (t->bus_set)
             COUNT(t, bus_unsent);
         return;
@@ -1756,12 +1759,8 @@ static void redis_publish_event(cameo_tier_t *tier, cameo_loop_t *loop, const ch
     memcpy(buf + BUS_NONCE_LINE + 2, data, len);
     const char *argv[3] = {"PUBLISH", t->channel, buf};
     size_t argvlen[3] = {7, t->channel_len, BUS_NONCE_LINE + 2 + len};
-    pub->kind = OP_PUB;
-    pub->origin = ORIGIN_USER;
-    if (conn_send(c, pub, 3, argv, argvlen) != CAMEO_OK) {
-        free(pub);
+    if (op_send(c, OP_PUB, 3, argv, argvlen) != CAMEO_OK)
         COUNT(t, bus_unsent);
-    }
 }
 
 static void redis_set_bus(cameo_tier_t *tier, const cameo_bus_handler_t *h)

@@ -338,6 +338,21 @@ def filled(d, r, ids, prefix=PREFIX, what="fills in Redis", timeout=5.0):
             time.sleep(0.02)
 
 
+def new_user_filled(d, r, tag):
+    """One try for wait_until after Redis comes back: PUTs a new user (named
+    tag), reads it, and returns its id if the fill is in Redis within 0.2 s,
+    else None."""
+    w = uid(tag)
+    d.put_user(w, {"name": tag}, expect=(201,))
+    get_profile(d, w)
+    t = time.monotonic() + 0.2
+    while time.monotonic() < t:
+        if r.get(pkey(w)) is not None:
+            return w
+        time.sleep(0.02)
+    return None
+
+
 def get_profile(d, user_id):
     """(status, etag, doc or None), asserting no 5xx."""
     st, h, b = d.req("GET", "/v1/users/" + user_id)
@@ -697,21 +712,8 @@ def test_redis_killed_never_fails_a_request_and_cameo_reconnects(redis_server, m
     assert "redis" in doc["tiers"], doc
 
     redis_server.restart()  # same port, empty
-    probes = []
-
-    def reconnected():
-        w = uid("back")
-        d.put_user(w, {"name": "back"}, expect=(201,))
-        get_profile(d, w)
-        probes.append(w)
-        t = time.monotonic() + 0.2
-        while time.monotonic() < t:
-            if r.get(pkey(w)) is not None:
-                return w
-            time.sleep(0.02)
-        return None
-
-    w = wait_until(reconnected, timeout=5.0, what="a fill reaching the restarted Redis", interval=0)
+    w = wait_until(lambda: new_user_filled(d, r, "back"), timeout=5.0,
+                   what="a fill reaching the restarted Redis", interval=0)
     up(d)  # every worker back (backoff is at most 2 s)
     # And writes drop keys again.
     d.put_user(w, {"name": "back again"}, expect=(200,))
@@ -761,18 +763,8 @@ def test_redis_paused_reads_time_out_to_the_store(redis_server, make_cameo):
     finally:
         redis_server.resume()
 
-    def fresh_fill():
-        w = uid("cont")
-        d.put_user(w, {"name": "cont"}, expect=(201,))
-        get_profile(d, w)
-        t = time.monotonic() + 0.2
-        while time.monotonic() < t:
-            if r.get(pkey(w)) is not None:
-                return w
-            time.sleep(0.02)
-        return None
-
-    wait_until(fresh_fill, timeout=5.0, what="fills reaching Redis after SIGCONT", interval=0)
+    wait_until(lambda: new_user_filled(d, r, "cont"), timeout=5.0,
+               what="fills reaching Redis after SIGCONT", interval=0)
     up(d)
     d.put_user(users[1], {"name": "after"}, expect=(200,))
     assert r.get(pkey(users[1])) is None

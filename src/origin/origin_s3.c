@@ -101,14 +101,12 @@ struct cameo__s3 {
     char base_url[16 + CAMEO_S3_HOST_MAX +
                   CAMEO_S3_BUCKET_MAX]; /* up to and including the '/' before the key */
     char sigv4[64];                     /* "aws:amz:REGION:s3" */
-    char akid[CAMEO_S3_AKID_MAX + 1];
-    char secret[CAMEO_S3_SECRET_MAX + 1];
-    char *token_header; /* "x-amz-security-token: ..." or NULL */
+    char *token_header;                 /* "x-amz-security-token: ..." or NULL */
     long connect_timeout_ms, timeout_ms;
     size_t max_object;
     unsigned max_concurrent;
     uint64_t presign_bucket_s, presign_min_validity_s;
-    cameo_s3_signer_t signer; /* thread-safe */
+    cameo_s3_signer_t signer; /* thread-safe; holds the credentials libcurl signs requests with */
 
     presign_set_t *presigned; /* PRESIGN_SETS; set i guarded by presign_stripes[i % PRESIGN_STRIPES] */
     presign_stripe_t presign_stripes[PRESIGN_STRIPES];
@@ -232,8 +230,6 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     snprintf(s->host, sizeof(s->host), "%s", hostbuf);
     snprintf(s->bucket, sizeof(s->bucket), "%s", cfg->bucket);
     snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
-    snprintf(s->akid, sizeof(s->akid), "%s", cfg->access_key);
-    snprintf(s->secret, sizeof(s->secret), "%s", cfg->secret_key);
     snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", cfg->region);
     if (cfg->path_style)
         snprintf(s->base_url, sizeof(s->base_url), "%s://%s/%s/", scheme, hostbuf, cfg->bucket);
@@ -521,8 +517,8 @@ int cameo__s3_request(cameo__s3_t *s, cameo_loop_t *loop, cameo__s3_method_t met
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_AWS_SIGV4, s->sigv4);
-    curl_easy_setopt(e, CURLOPT_USERNAME, s->akid);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, s->secret);
+    curl_easy_setopt(e, CURLOPT_USERNAME, cameo__s3_signer_access_key(&s->signer));
+    curl_easy_setopt(e, CURLOPT_PASSWORD, cameo__s3_signer_secret(&s->signer));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
     switch (method) {

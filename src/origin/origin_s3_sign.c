@@ -249,6 +249,16 @@ void cameo_s3_signer_destroy(cameo_s3_signer_t *s)
     OPENSSL_cleanse(s, sizeof(*s));
 }
 
+const char *cameo__s3_signer_access_key(const cameo_s3_signer_t *s)
+{
+    return s->_akid;
+}
+
+const char *cameo__s3_signer_secret(const cameo_s3_signer_t *s)
+{
+    return s->_secret;
+}
+
 /* ---- signing ---- */
 
 static int hmac(const unsigned char *key, size_t key_len, const void *msg, size_t msg_len,

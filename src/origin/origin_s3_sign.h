@@ -124,6 +124,13 @@ void cameo_s3_signer_destroy(cameo_s3_signer_t *s);
 int cameo_s3_presign_get(cameo_s3_signer_t *s, const char *key, uint64_t now_unix_s, uint64_t bucket_s,
                          uint64_t min_validity_s, char *url, size_t url_len, uint64_t *expires_at);
 
+/* The access key id and the secret access key s was initialised with, for a
+ * client that signs its own requests with them (origin_s3 hands them to
+ * libcurl's SigV4): the signer keeps the one copy. NUL-terminated, valid
+ * until cameo_s3_signer_destroy; never to be logged. Any thread. */
+const char *cameo__s3_signer_access_key(const cameo_s3_signer_t *s);
+const char *cameo__s3_signer_secret(const cameo_s3_signer_t *s);
+
 /*
  * URI-encodes in[0..len) per SigV4: A-Za-z0-9 - . _ ~ kept, every other byte
  * as %XX (uppercase hex); '/' kept when keep_slash is nonzero.

@@ -416,15 +416,8 @@ static void on_done(void *arg, const cameo__curl_result_t *cr)
     free(r);
 }
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
+/* SHA-256 of the empty payload of GET, HEAD and DELETE, hex. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* The headers of r: x-amz-content-sha256 (S3 wants the payload hash in a
  * header; libcurl 7.88 signs it but does not add it), Content-Type and
@@ -433,11 +426,10 @@ static struct curl_slist *headers_of(cameo__s3_t *s, req_t *r, const char *ctype
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char line[256], sha[65];
+    char line[256], sha[65] = EMPTY_SHA256;
     struct curl_slist *h = NULL, *t;
-    if (!EVP_Digest(r->body, r->len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+    if (r->method == CAMEO__S3_PUT && cameo__s3_sha256_hex(r->body, r->len, sha) != CAMEO_OK)
         return NULL;
-    hex(md, 32, sha);
     snprintf(line, sizeof(line), "x-amz-content-sha256: %s", sha);
     if ((h = curl_slist_append(NULL, line)) == NULL)
         return NULL;

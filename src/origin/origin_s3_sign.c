@@ -117,6 +117,17 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+int cameo__s3_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+        return CAMEO_EIO;
+    }
+    hex_encode(md, 32, out);
+    return CAMEO_OK;
+}
+
 /* ---- configuration ---- */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)

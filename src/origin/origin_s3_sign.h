@@ -8,7 +8,9 @@
  * start of its bucket, and X-Amz-Expires covers the whole bucket plus
  * min_validity, so every instance hands out byte-identical URLs for the same
  * key during a bucket (cacheable by browsers and CDNs), and no URL is handed
- * out with less than min_validity seconds left.
+ * out with less than min_validity seconds left. The S3 origin also takes
+ * the credentials (it keeps no copy of its own) and its payload hashes
+ * (x-amz-content-sha256) from here.
  *
  * Query-string authentication only: method GET, signed headers `host`,
  * payload UNSIGNED-PAYLOAD. Does not own: the clock (`now` is an argument),
@@ -130,6 +132,11 @@ int cameo_s3_presign_get(cameo_s3_signer_t *s, const char *key, uint64_t now_uni
  * until cameo_s3_signer_destroy; never to be logged. Any thread. */
 const char *cameo__s3_signer_access_key(const cameo_s3_signer_t *s);
 const char *cameo__s3_signer_secret(const cameo_s3_signer_t *s);
+
+/* Writes the SHA-256 of data[0..len) as 64 lowercase hex digits and a NUL
+ * into out: a SigV4 payload hash (origin_s3's x-amz-content-sha256).
+ * Returns CAMEO_OK, or CAMEO_EIO when libcrypto fails. Any thread. */
+int cameo__s3_sha256_hex(const void *data, size_t len, char out[65]);
 
 /*
  * URI-encodes in[0..len) per SigV4: A-Za-z0-9 - . _ ~ kept, every other byte

@@ -129,6 +129,7 @@ typedef struct req {
     char key[CAMEO_S3_KEY_MAX + 1];
     const unsigned char *body; /* PUT: the caller's bytes (libcurl reads them in place), else "" */
     size_t len;
+    char sha256[65]; /* the payload hash sent in x-amz-content-sha256 */
 } req_t;
 
 static const char *const method_name[] = {"GET", "PUT", "DELETE", "HEAD"};
@@ -359,8 +360,12 @@ static void on_done(void *arg, const cameo__curl_result_t *cr)
 {
     req_t *r = arg;
     cameo__s3_t *s = r->s;
-    cameo__s3_result_t res = {
-        .err = cr->err, .status = cr->status, .body = cr->body, .len = cr->len, .etag = cr->etag};
+    cameo__s3_result_t res = {.err = cr->err,
+                              .status = cr->status,
+                              .body = cr->body,
+                              .len = cr->len,
+                              .etag = cr->etag,
+                              .payload_sha256 = r->method == CAMEO__S3_PUT ? r->sha256 : NULL};
     char msg[200], code[64];
     int failing = 0;
     const char *m = method_name[r->method];
@@ -420,17 +425,20 @@ static void on_done(void *arg, const cameo__curl_result_t *cr)
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* The headers of r: x-amz-content-sha256 (S3 wants the payload hash in a
- * header; libcurl 7.88 signs it but does not add it), Content-Type and
- * Content-MD5 on PUT, the session token. NULL when out of memory. */
+ * header; libcurl 7.88 signs it but does not add it; kept in r->sha256),
+ * Content-Type and Content-MD5 on PUT, the session token. NULL when out of
+ * memory. */
 static struct curl_slist *headers_of(cameo__s3_t *s, req_t *r, const char *ctype)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char line[256], sha[65] = EMPTY_SHA256;
+    char line[256];
     struct curl_slist *h = NULL, *t;
-    if (r->method == CAMEO__S3_PUT && cameo__s3_sha256_hex(r->body, r->len, sha) != CAMEO_OK)
+    if (r->method != CAMEO__S3_PUT)
+        memcpy(r->sha256, EMPTY_SHA256, sizeof(r->sha256));
+    else if (cameo__s3_sha256_hex(r->body, r->len, r->sha256) != CAMEO_OK)
         return NULL;
-    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", sha);
+    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha256);
     if ((h = curl_slist_append(NULL, line)) == NULL)
         return NULL;
     if (r->method == CAMEO__S3_PUT) {

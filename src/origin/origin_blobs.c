@@ -206,8 +206,8 @@ static int blobs_get_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char
     return rc;
 }
 
-/* The object is stored: now the pointer (origin_local, which hashes the
- * bytes during the call and keeps none), answering the engine's callback. */
+/* The object is stored: now the pointer (origin_local, which keeps no
+ * bytes, with the SHA-256 the PUT sent), answering the engine's callback. */
 static void on_put(void *arg, const cameo__s3_result_t *res)
 {
     op_t *op = arg;
@@ -217,7 +217,8 @@ static void on_put(void *arg, const cameo__s3_result_t *res)
                   op->len, res->etag != NULL ? res->etag : "-");
         cameo_blob_t blob = {op->data, op->len, op->content_type, op->version};
         cameo_origin_t *l = op->o->local;
-        err = l->ops->put_avatar(l, op->loop, op->id, &blob, op->now_wall, op->cb.write, op->arg);
+        err = cameo__local_put_avatar_hashed(l, op->id, &blob, res->payload_sha256, op->now_wall,
+                                             op->cb.write, op->arg);
         if (err == CAMEO_OK) {
             free(op);
             return; /* local calls back */

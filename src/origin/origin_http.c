@@ -236,8 +236,6 @@ static slot_t *slot_of(http_origin_t *o, cameo_loop_t *loop)
     return cameo__loopmap_get(&o->loops, loop);
 }
 
-/* ---- results: what the callback gets ---- */
-
 /* ---- avatars: field value, version, object key ---- */
 
 /* The value of the avatar_field member of doc (a string or an integer,
@@ -472,6 +470,8 @@ static void avatar_of(http_origin_t *o, result_t *r, const char *id, json_t *doc
         cameo_log(CAMEO_LOG_WARN, "origin_no_memory", "origin=http id=%s what=avatar_value", id);
     }
 }
+
+/* ---- results: what the callback gets ---- */
 
 /* Records doc (a JSON object) as the profile of c->ids[i]; text is its
  * serialisation when the caller has it (len bytes), else NULL. */

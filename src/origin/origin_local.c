@@ -1068,31 +1068,46 @@ static int local_delete_profile(cameo_origin_t *base, cameo_loop_t *loop, const 
     return j ? submit((local_t *)base, j) : CAMEO_ENOMEM;
 }
 
+static int put_avatar_ok(const char *id, const cameo_blob_t *blob, cameo_origin_write_cb cb)
+{
+    return cb && id_ok(id) && blob && blob->data && blob->len && version_ok(blob->version) &&
+           blob->content_type && blob->content_type[0] && strlen(blob->content_type) <= CONTENT_TYPE_MAX;
+}
+
+/* Queues put_avatar of blob: with sha256 (blobs_elsewhere, the hex SHA-256
+ * of its bytes) the pointer, the hash and the size; else a copy of the
+ * bytes, hashed on a store thread. */
+static int put_avatar_submit(local_t *o, const char *id, const cameo_blob_t *blob, const char *sha256,
+                             uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
+{
+    job_t *j = sha256 ? write_job(OP_PUT_AVATAR, id, NULL, 0, now_wall, cb, arg)
+                      : write_job(OP_PUT_AVATAR, id, blob->data, blob->len, now_wall, cb, arg);
+
+    if (!j)
+        return CAMEO_ENOMEM;
+    if (sha256) {
+        memcpy(j->sha256, sha256, sizeof j->sha256);
+        j->blob_size = blob->len;
+    }
+    strcpy(j->version, blob->version);
+    strcpy(j->content_type, blob->content_type);
+    return submit(o, j);
+}
+
 static int local_put_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char *id,
                             const cameo_blob_t *blob, uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
 {
-    (void)loop;
-    job_t *j;
+    local_t *o = (local_t *)base;
+    char sha[65];
 
-    if (!cb || !id_ok(id) || !blob || !blob->data || !blob->len || !version_ok(blob->version) ||
-        !blob->content_type || !blob->content_type[0] || strlen(blob->content_type) > CONTENT_TYPE_MAX)
+    (void)loop;
+    if (!put_avatar_ok(id, blob, cb))
         return CAMEO_EINVAL;
-    if (((local_t *)base)->blobs_elsewhere) {
-        j = write_job(OP_PUT_AVATAR, id, NULL, 0, now_wall, cb, arg);
-        if (j && !sha256_hex(blob->data, blob->len, j->sha256)) {
-            free(j);
-            return CAMEO_EIO;
-        }
-        if (j)
-            j->blob_size = blob->len;
-    } else {
-        j = write_job(OP_PUT_AVATAR, id, blob->data, blob->len, now_wall, cb, arg);
-    }
-    if (!j)
-        return CAMEO_ENOMEM;
-    strcpy(j->version, blob->version);
-    strcpy(j->content_type, blob->content_type);
-    return submit((local_t *)base, j);
+    if (!o->blobs_elsewhere)
+        return put_avatar_submit(o, id, blob, NULL, now_wall, cb, arg);
+    if (!sha256_hex(blob->data, blob->len, sha))
+        return CAMEO_EIO;
+    return put_avatar_submit(o, id, blob, sha, now_wall, cb, arg);
 }
 
 static int local_delete_avatar(cameo_origin_t *base, cameo_loop_t *loop, const char *id, uint64_t now_wall,
@@ -1183,6 +1198,16 @@ void cameo__local_gc_notify(cameo_origin_t *local, cameo__gc_notify_fn fn, void 
     assert(o && o->base.ops == &local_ops);
     o->gc_notify = fn;
     o->gc_notify_arg = arg;
+}
+
+int cameo__local_put_avatar_hashed(cameo_origin_t *local, const char *id, const cameo_blob_t *blob,
+                                   const char *sha256, uint64_t now_wall, cameo_origin_write_cb cb, void *arg)
+{
+    if (!local || local->ops != &local_ops || !((local_t *)local)->blobs_elsewhere ||
+        !put_avatar_ok(id, blob, cb) || !sha256 || strlen(sha256) != 64 ||
+        strspn(sha256, "0123456789abcdef") != 64)
+        return CAMEO_EINVAL;
+    return put_avatar_submit((local_t *)local, id, blob, sha256, now_wall, cb, arg);
 }
 
 int cameo__local_gc_claim(cameo_origin_t *local, uint64_t now_wall, uint64_t lease_ms, size_t limit,

@@ -1,6 +1,7 @@
 /*
  * origin_local.h - what origin_blobs asks of origin_local beyond the method
- * table of include/cameo/origin.h: the outbox of S3 objects to delete.
+ * table of include/cameo/origin.h: put_avatar with a hash it already has,
+ * and the outbox of S3 objects to delete.
  *
  * With blobs_elsewhere, the GC inside every write that touches avatars
  * (origin_local.c) inserts the (id, version) of each avatars row it removes
@@ -12,9 +13,9 @@
  * out a version an avatars row names.
  *
  * Only origin_blobs.c and tests/unit/test_origin_local.c call these, with an
- * origin from cameo_origin_local_open. Like the method table, claim and done
- * queue a job and return; the callback fires once, on one of the store's
- * threads, and never on an error return.
+ * origin from cameo_origin_local_open. Like the method table,
+ * put_avatar_hashed, claim and done queue a job and return; the callback
+ * fires once, on one of the store's threads, and never on an error return.
  */
 #ifndef CAMEO_ORIGIN_LOCAL_H
 #define CAMEO_ORIGIN_LOCAL_H
@@ -23,6 +24,18 @@
 #include <stdint.h>
 
 #include "cameo/origin.h"
+
+/*
+ * put_avatar (include/cameo/origin.h) of an origin opened with
+ * blobs_elsewhere, for a caller that has the SHA-256 of blob->data already
+ * (origin_blobs: the payload hash of the object's PUT): sha256 (64
+ * lowercase hex digits) and blob->len are recorded as they are, and the
+ * bytes are not hashed again. Same callback and returns as put_avatar, and
+ * CAMEO_EINVAL for an origin without blobs_elsewhere or a malformed sha256.
+ */
+int cameo__local_put_avatar_hashed(cameo_origin_t *local, const char *id, const cameo_blob_t *blob,
+                                   const char *sha256, uint64_t now_wall, cameo_origin_write_cb cb,
+                                   void *arg);
 
 /* One queued object: avatar version of user id. */
 typedef struct cameo__gc_object {

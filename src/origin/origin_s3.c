@@ -101,14 +101,12 @@ struct cameo__s3 {
     char base_url[16 + CAMEO_S3_HOST_MAX +
                   CAMEO_S3_BUCKET_MAX]; /* up to and including the '/' before the key */
     char sigv4[64];                     /* "aws:amz:REGION:s3" */
-    char akid[CAMEO_S3_AKID_MAX + 1];
-    char secret[CAMEO_S3_SECRET_MAX + 1];
-    char *token_header; /* "x-amz-security-token: ..." or NULL */
+    char *token_header;                 /* "x-amz-security-token: ..." or NULL */
     long connect_timeout_ms, timeout_ms;
     size_t max_object;
     unsigned max_concurrent;
     uint64_t presign_bucket_s, presign_min_validity_s;
-    cameo_s3_signer_t signer; /* thread-safe */
+    cameo_s3_signer_t signer; /* thread-safe; holds the credentials libcurl signs requests with */
 
     presign_set_t *presigned; /* PRESIGN_SETS; set i guarded by presign_stripes[i % PRESIGN_STRIPES] */
     presign_stripe_t presign_stripes[PRESIGN_STRIPES];
@@ -131,6 +129,7 @@ typedef struct req {
     char key[CAMEO_S3_KEY_MAX + 1];
     const unsigned char *body; /* PUT: the caller's bytes (libcurl reads them in place), else "" */
     size_t len;
+    char sha256[65]; /* the payload hash sent in x-amz-content-sha256 */
 } req_t;
 
 static const char *const method_name[] = {"GET", "PUT", "DELETE", "HEAD"};
@@ -232,8 +231,6 @@ int cameo__s3_new(const cameo_s3_origin_config_t *cfg, cameo__s3_t **out, char *
     snprintf(s->host, sizeof(s->host), "%s", hostbuf);
     snprintf(s->bucket, sizeof(s->bucket), "%s", cfg->bucket);
     snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
-    snprintf(s->akid, sizeof(s->akid), "%s", cfg->access_key);
-    snprintf(s->secret, sizeof(s->secret), "%s", cfg->secret_key);
     snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", cfg->region);
     if (cfg->path_style)
         snprintf(s->base_url, sizeof(s->base_url), "%s://%s/%s/", scheme, hostbuf, cfg->bucket);
@@ -363,8 +360,12 @@ static void on_done(void *arg, const cameo__curl_result_t *cr)
 {
     req_t *r = arg;
     cameo__s3_t *s = r->s;
-    cameo__s3_result_t res = {
-        .err = cr->err, .status = cr->status, .body = cr->body, .len = cr->len, .etag = cr->etag};
+    cameo__s3_result_t res = {.err = cr->err,
+                              .status = cr->status,
+                              .body = cr->body,
+                              .len = cr->len,
+                              .etag = cr->etag,
+                              .payload_sha256 = r->method == CAMEO__S3_PUT ? r->sha256 : NULL};
     char msg[200], code[64];
     int failing = 0;
     const char *m = method_name[r->method];
@@ -420,29 +421,24 @@ static void on_done(void *arg, const cameo__curl_result_t *cr)
     free(r);
 }
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
+/* SHA-256 of the empty payload of GET, HEAD and DELETE, hex. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* The headers of r: x-amz-content-sha256 (S3 wants the payload hash in a
- * header; libcurl 7.88 signs it but does not add it), Content-Type and
- * Content-MD5 on PUT, the session token. NULL when out of memory. */
+ * header; libcurl 7.88 signs it but does not add it; kept in r->sha256),
+ * Content-Type and Content-MD5 on PUT, the session token. NULL when out of
+ * memory. */
 static struct curl_slist *headers_of(cameo__s3_t *s, req_t *r, const char *ctype)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char line[256], sha[65];
+    char line[256];
     struct curl_slist *h = NULL, *t;
-    if (!EVP_Digest(r->body, r->len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+    if (r->method != CAMEO__S3_PUT)
+        memcpy(r->sha256, EMPTY_SHA256, sizeof(r->sha256));
+    else if (cameo__s3_sha256_hex(r->body, r->len, r->sha256) != CAMEO_OK)
         return NULL;
-    hex(md, 32, sha);
-    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", sha);
+    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha256);
     if ((h = curl_slist_append(NULL, line)) == NULL)
         return NULL;
     if (r->method == CAMEO__S3_PUT) {
@@ -521,8 +517,8 @@ int cameo__s3_request(cameo__s3_t *s, cameo_loop_t *loop, cameo__s3_method_t met
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_AWS_SIGV4, s->sigv4);
-    curl_easy_setopt(e, CURLOPT_USERNAME, s->akid);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, s->secret);
+    curl_easy_setopt(e, CURLOPT_USERNAME, cameo__s3_signer_access_key(&s->signer));
+    curl_easy_setopt(e, CURLOPT_PASSWORD, cameo__s3_signer_secret(&s->signer));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
     switch (method) {

@@ -44,7 +44,10 @@ typedef struct cameo__s3_result {
     long status;      /* HTTP status, 0 without an answer */
     const char *body; /* GET: the object (len bytes); otherwise S3's answer */
     size_t len;
-    const char *etag; /* the ETag header, quotes included, or NULL */
+    const char *etag;           /* the ETag header, quotes included, or NULL */
+    const char *payload_sha256; /* PUT: the hex SHA-256 of the body sent (its
+                                 * x-amz-content-sha256), so that a caller
+                                 * need not hash it again; else NULL */
 } cameo__s3_result_t;
 
 typedef void (*cameo__s3_cb)(void *arg, const cameo__s3_result_t *res);

@@ -117,6 +117,17 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+int cameo__s3_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
+        return CAMEO_EIO;
+    }
+    hex_encode(md, 32, out);
+    return CAMEO_OK;
+}
+
 /* ---- configuration ---- */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -247,6 +258,16 @@ void cameo_s3_signer_destroy(cameo_s3_signer_t *s)
     }
     pthread_mutex_destroy(&s->_mu);
     OPENSSL_cleanse(s, sizeof(*s));
+}
+
+const char *cameo__s3_signer_access_key(const cameo_s3_signer_t *s)
+{
+    return s->_akid;
+}
+
+const char *cameo__s3_signer_secret(const cameo_s3_signer_t *s)
+{
+    return s->_secret;
 }
 
 /* ---- signing ---- */

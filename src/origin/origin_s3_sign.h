@@ -8,7 +8,9 @@
  * start of its bucket, and X-Amz-Expires covers the whole bucket plus
  * min_validity, so every instance hands out byte-identical URLs for the same
  * key during a bucket (cacheable by browsers and CDNs), and no URL is handed
- * out with less than min_validity seconds left.
+ * out with less than min_validity seconds left. The S3 origin also takes
+ * the credentials (it keeps no copy of its own) and its payload hashes
+ * (x-amz-content-sha256) from here.
  *
  * Query-string authentication only: method GET, signed headers `host`,
  * payload UNSIGNED-PAYLOAD. Does not own: the clock (`now` is an argument),
@@ -123,6 +125,18 @@ void cameo_s3_signer_destroy(cameo_s3_signer_t *s);
  */
 int cameo_s3_presign_get(cameo_s3_signer_t *s, const char *key, uint64_t now_unix_s, uint64_t bucket_s,
                          uint64_t min_validity_s, char *url, size_t url_len, uint64_t *expires_at);
+
+/* The access key id and the secret access key s was initialised with, for a
+ * client that signs its own requests with them (origin_s3 hands them to
+ * libcurl's SigV4): the signer keeps the one copy. NUL-terminated, valid
+ * until cameo_s3_signer_destroy; never to be logged. Any thread. */
+const char *cameo__s3_signer_access_key(const cameo_s3_signer_t *s);
+const char *cameo__s3_signer_secret(const cameo_s3_signer_t *s);
+
+/* Writes the SHA-256 of data[0..len) as 64 lowercase hex digits and a NUL
+ * into out: a SigV4 payload hash (origin_s3's x-amz-content-sha256).
+ * Returns CAMEO_OK, or CAMEO_EIO when libcrypto fails. Any thread. */
+int cameo__s3_sha256_hex(const void *data, size_t len, char out[65]);
 
 /*
  * URI-encodes in[0..len) per SigV4: A-Za-z0-9 - . _ ~ kept, every other byte

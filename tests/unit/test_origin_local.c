@@ -659,6 +659,34 @@ static void test_blobs_elsewhere_stores_the_pointer_and_hash_but_no_bytes(void *
     assert_int_equal(CAMEO_ENOTFOUND, put_avatar(f->o, f->w, "nobody", "X", "v", 1300));
 }
 
+/* origin_blobs hands over the SHA-256 its PUT sent: the store records it
+ * as given (the bytes are not hashed again), and refuses a malformed hash
+ * or an origin that keeps the bytes itself. */
+static void test_put_avatar_hashed_records_the_hash_it_is_given(void **state)
+{
+    fx_t *f = *state;
+    cameo_local_config_t cfg = {.dir = f->dir, .blobs_elsewhere = 1};
+    const char *sha = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    cameo_blob_t b = {.data = "HASHED-BYTES", .len = 12, .content_type = "image/png", .version = "v1"};
+    char errbuf[256];
+
+    assert_int_equal(CAMEO_EINVAL, cameo__local_put_avatar_hashed(f->o, "a", &b, sha, 1000, write_cb, f->w));
+    fx_close(f);
+    assert_int_equal(CAMEO_OK, cameo_origin_local_open(&cfg, &f->o, errbuf, sizeof errbuf));
+    assert_int_equal(CAMEO_OK, put_profile(f->o, f->w, "a", "{}", 1000));
+    assert_int_equal(CAMEO_EINVAL,
+                     cameo__local_put_avatar_hashed(f->o, "a", &b, "00ff", 1100, write_cb, f->w));
+    assert_int_equal(CAMEO_EINVAL, cameo__local_put_avatar_hashed(f->o, "a", &b, NULL, 1100, write_cb, f->w));
+    waiter_reset(f->w);
+    assert_int_equal(CAMEO_OK, cameo__local_put_avatar_hashed(f->o, "a", &b, sha, 1100, write_cb, f->w));
+    waiter_wait(f->w, 1);
+    assert_int_equal(CAMEO_OK, f->w->err);
+    assert_string_equal("v1", f->w->recs[0].avatar_version);
+    assert_int_equal(1, db_int(f, "SELECT count(*) FROM blobs WHERE sha256 = "
+                                  "'00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff' "
+                                  "AND size = 12 AND length(data) = 0"));
+}
+
 static void test_replace_keeps_old_version_readable(void **state)
 {
     fx_t *f = *state;
@@ -1356,6 +1384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_bytes_twice_are_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs_elsewhere_stores_the_pointer_and_hash_but_no_bytes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_put_avatar_hashed_records_the_hash_it_is_given, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_keeps_old_version_readable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reput_of_superseded_version_makes_it_current_again, setup,
                                         teardown),

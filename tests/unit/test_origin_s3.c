@@ -109,6 +109,7 @@ typedef struct got {
     long status;
     char body[128];
     char etag[64];
+    char payload_sha256[65]; /* "" when the result had none */
 } got_t;
 
 static void on_done(void *arg, const cameo__s3_result_t *res)
@@ -120,6 +121,8 @@ static void on_done(void *arg, const cameo__s3_result_t *res)
     snprintf(g->body, sizeof(g->body), "%.*s", (int)(res->len < 127 ? res->len : 127),
              res->body != NULL ? res->body : "");
     snprintf(g->etag, sizeof(g->etag), "%s", res->etag != NULL ? res->etag : "");
+    snprintf(g->payload_sha256, sizeof(g->payload_sha256), "%s",
+             res->payload_sha256 != NULL ? res->payload_sha256 : "");
 }
 
 static bool is_done(void *arg)
@@ -181,6 +184,19 @@ static void test_put_carries_the_payload_hash_md5_type_and_immutable_cache_contr
     assert_non_null(strstr(req, "Content-Type: image/png"));
     assert_non_null(strstr(req, "Cache-Control: public, max-age=31536000, immutable"));
     assert_non_null(strstr(req, "\r\n\r\nhello"));
+}
+
+/* origin_blobs records the hash a PUT sent rather than hashing the bytes
+ * again: the result carries it, and only a PUT's does. */
+static void test_a_put_answers_the_payload_hash_it_sent(void **state)
+{
+    fixture_t *f = *state;
+    got_t g;
+    run(f, CAMEO__S3_PUT, "a/b/u1/ok", "hello", &g);
+    assert_int_equal(CAMEO_OK, g.err);
+    assert_string_equal("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", g.payload_sha256);
+    run(f, CAMEO__S3_GET, "a/b/u1/ok", NULL, &g);
+    assert_string_equal("", g.payload_sha256);
 }
 
 static void test_keys_are_uri_encoded_in_the_path(void **state)
@@ -530,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_of_an_object_answers_its_bytes_and_etag, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_put_carries_the_payload_hash_md5_type_and_immutable_cache_control, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_put_answers_the_payload_hash_it_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_are_uri_encoded_in_the_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_is_notfound_403_and_5xx_are_upstream_and_mark_the_status,
                                         setup, teardown),

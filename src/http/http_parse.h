@@ -14,6 +14,9 @@
  * RFC 9110 (a W/ prefix is ignored); else 0. */
 int cameo__etag_list_matches(const char *list, size_t len, const char *etag);
 
+/* Both query functions split q on '&' only (no decoding) and take a
+ * non-empty param or name. */
+
 /* 1 when the query string q[0..len) (without the '?') has the exact
  * component param (e.g. "default=initials") between '&'s; else 0. */
 int cameo__query_has(const char *q, size_t len, const char *param);

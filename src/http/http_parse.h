@@ -1,6 +1,7 @@
 /*
  * http_parse.h - the few pieces of HTTP that cameo parses itself (h2o parses
- * the rest): entity-tag lists of If-None-Match and flags in a query string.
+ * the rest): entity-tag lists of If-None-Match, and flags and values of a
+ * query string (default=initials, limit, after, last_event_id).
  * Pure functions of their input, no h2o types, so they can be fuzzed and
  * unit-tested alone. Internal to src/http/ and its tests.
  */

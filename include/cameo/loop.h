@@ -59,7 +59,9 @@ typedef struct cameo_loop {
     void (*timer_disarm)(cameo_timer_t *t);
     void (*timer_free)(cameo_timer_t *t);
 
-    /* Milliseconds on a monotonic clock, read once per loop turn. */
+    /* Milliseconds on the monotonic clock of cameo_now_ms(). An
+     * implementation may read it once per loop turn (the tests' poll loop
+     * does), so it can lag by one turn; http_loop.c reads it at each call. */
     uint64_t (*now_ms)(struct cameo_loop *loop);
 } cameo_loop_t;
 

@@ -575,6 +575,10 @@ int cameo_config_parse(cameo_config_t *cfg, int argc, char **argv, char *errbuf,
                  cfg->s3_access_key[0] == '\0' ? "--s3-access-key" : "--s3-secret-key");
         return -1;
     }
+    if (cfg->users_batch_url[0] != '\0' && cfg->users_url[0] == '\0') {
+        snprintf(errbuf, errlen, "--users-batch-url: needs --users-url");
+        return -1;
+    }
     if (cfg->avatar_presigned && !cfg->blobs_s3) {
         snprintf(errbuf, errlen, "--avatar-delivery: presigned needs --blobs s3://BUCKET[/PREFIX]");
         return -1;

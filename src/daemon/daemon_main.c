@@ -118,11 +118,6 @@ static int serve(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (cfg.users_url[0] == '\0' && cfg.users_batch_url[0] != '\0') {
-        fprintf(stderr, "cameo: --users-batch-url: needs --users-url\n");
-        rc = 2;
-        goto out;
-    }
     /* Avatar bytes in a bucket (--blobs s3://), in either mode. */
     char endpoint[sizeof(cfg.s3_endpoint) + 64];
     if (cfg.s3_endpoint[0] != '\0')

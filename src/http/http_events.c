@@ -49,6 +49,7 @@
 
 #include "cameo/log.h"
 #include "http/http_internal.h"
+#include "http/http_parse.h"
 
 #define SSE_BATCH 32 /* events per write: 32 * ~620 bytes < 32 KiB */
 #define SSE_CHUNK_MAX (32 * 1024)
@@ -318,45 +319,31 @@ size_t cameo__events_drain(cameo_worker_t *w)
 
 /* ---- the request ---- */
 
-/* The value of the query parameter name ("last_event_id") in req's query
- * string, or an empty iovec. */
-static h2o_iovec_t query_param(h2o_req_t *req, const char *name)
-{
-    if (req->query_at == SIZE_MAX)
-        return h2o_iovec_init(NULL, 0);
-    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
-    size_t nlen = strlen(name);
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp != NULL ? amp : end;
-        if ((size_t)(e - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
-            return h2o_iovec_init(p + nlen + 1, (size_t)(e - p) - nlen - 1);
-        p = e + 1;
-    }
-    return h2o_iovec_init(NULL, 0);
-}
-
 /* Where a new stream starts: after the event the client saw last
  * (Last-Event-ID, or ?last_event_id= where a header cannot be set), else
  * after the newest event. An id the backlog does not hold sends a reset. */
 static void start_position(cameo_sse_stream_t *st, h2o_req_t *req)
 {
     cameo_hub_t *hub = hub_of(st->w);
-    h2o_iovec_t id = h2o_iovec_init(NULL, 0);
+    const char *id = NULL;
+    size_t id_len = 0;
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("last-event-id"), -1);
-    if (i != -1)
-        id = req->headers.entries[i].value;
-    else
-        id = query_param(req, "last_event_id");
+    if (i != -1) {
+        id = req->headers.entries[i].value.base;
+        id_len = req->headers.entries[i].value.len;
+    } else if (req->query_at != SIZE_MAX) {
+        cameo__query_get(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1,
+                         "last_event_id", &id, &id_len);
+    }
     st->cursor = cameo_hub_last(hub);
     st->gaps = cameo_hub_gaps(hub); /* only gaps after the stream opened are news to it */
-    if (id.len == 0)
+    if (id_len == 0)
         return;
     char key[CAMEO_EVENT_ID_MAX];
     uint64_t seq = 0;
-    if (id.len < sizeof(key)) {
-        memcpy(key, id.base, id.len);
-        key[id.len] = '\0';
+    if (id_len < sizeof(key)) {
+        memcpy(key, id, id_len);
+        key[id_len] = '\0';
         seq = cameo_hub_find(hub, key);
     }
     if (seq != 0)

@@ -32,38 +32,42 @@ int cameo__etag_list_matches(const char *list, size_t len, const char *etag)
     return 0;
 }
 
+/* The '&'-separated components of q[0..len), in order; an empty q, and a
+ * trailing '&', end with an empty component. Returns 1 with *comp and *clen
+ * and moves *p past the component, 0 when there is none left (*p is NULL
+ * then). *p starts at q. */
+static int next_component(const char **p, const char *end, const char **comp, size_t *clen)
+{
+    if (*p == NULL)
+        return 0;
+    const char *amp = memchr(*p, '&', (size_t)(end - *p));
+    const char *tend = amp != NULL ? amp : end;
+    *comp = *p;
+    *clen = (size_t)(tend - *p);
+    *p = amp != NULL ? amp + 1 : NULL;
+    return 1;
+}
+
 int cameo__query_has(const char *q, size_t len, const char *param)
 {
-    size_t plen = strlen(param);
-    const char *p = q, *end = q + len;
-    while (p <= end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *tend = amp != NULL ? amp : end;
-        if ((size_t)(tend - p) == plen && memcmp(p, param, plen) == 0)
+    size_t plen = strlen(param), clen;
+    const char *p = q, *comp;
+    while (next_component(&p, q + len, &comp, &clen))
+        if (clen == plen && memcmp(comp, param, plen) == 0)
             return 1;
-        if (amp == NULL)
-            break;
-        p = amp + 1;
-    }
     return 0;
 }
 
 int cameo__query_get(const char *q, size_t len, const char *name, const char **val, size_t *vlen)
 {
-    size_t nlen = strlen(name);
-    const char *p = q, *end = q + len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *tend = amp != NULL ? amp : end;
-        size_t tlen = (size_t)(tend - p);
-        if (tlen >= nlen && memcmp(p, name, nlen) == 0 && (tlen == nlen || p[nlen] == '=')) {
-            *val = tlen == nlen ? tend : p + nlen + 1;
-            *vlen = tlen == nlen ? 0 : tlen - nlen - 1;
+    size_t nlen = strlen(name), clen;
+    const char *p = q, *comp;
+    while (next_component(&p, q + len, &comp, &clen)) {
+        if (clen >= nlen && memcmp(comp, name, nlen) == 0 && (clen == nlen || comp[nlen] == '=')) {
+            *val = clen == nlen ? comp + clen : comp + nlen + 1;
+            *vlen = clen == nlen ? 0 : clen - nlen - 1;
             return 1;
         }
-        if (amp == NULL)
-            break;
-        p = amp + 1;
     }
     return 0;
 }

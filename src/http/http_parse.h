@@ -1,6 +1,7 @@
 /*
  * http_parse.h - the few pieces of HTTP that cameo parses itself (h2o parses
- * the rest): entity-tag lists of If-None-Match and flags in a query string.
+ * the rest): entity-tag lists of If-None-Match, and flags and values of a
+ * query string (default=initials, limit, after, last_event_id).
  * Pure functions of their input, no h2o types, so they can be fuzzed and
  * unit-tested alone. Internal to src/http/ and its tests.
  */
@@ -13,6 +14,9 @@
  * entity tag such as "\"abc\"") or is "*", with the weak comparison of
  * RFC 9110 (a W/ prefix is ignored); else 0. */
 int cameo__etag_list_matches(const char *list, size_t len, const char *etag);
+
+/* Both query functions split q on '&' only (no decoding) and take a
+ * non-empty param or name. */
 
 /* 1 when the query string q[0..len) (without the '?') has the exact
  * component param (e.g. "default=initials") between '&'s; else 0. */

@@ -539,6 +539,27 @@ static int parse_ids(rctx_t *c)
 
 /* ---- engine answers ---- */
 
+/* What the engine answered for c->ids[i] of a batch, a listing or a warm:
+ * a profile; no such user; or an origin failure (not cached: ask again). */
+typedef enum { ID_FOUND, ID_MISSING, ID_FAILED } id_state_t;
+
+static id_state_t id_state(const rctx_t *c, size_t i)
+{
+    if (c->errs[i] != CAMEO_OK && c->errs[i] != CAMEO_ENOTFOUND)
+        return ID_FAILED;
+    return c->errs[i] == CAMEO_OK && c->results[i] != NULL ? ID_FOUND : ID_MISSING;
+}
+
+/* The current avatar version of c->ids[i] when it was found and has one,
+ * else NULL. */
+static const char *found_avatar(const rctx_t *c, size_t i)
+{
+    if (id_state(c, i) != ID_FOUND)
+        return NULL;
+    const char *v = cameo_resp(c->results[i])->avatar_version;
+    return v[0] != '\0' ? v : NULL;
+}
+
 /* Sends the batch answer. from_cache: every profile came from a tier (the
  * bytes are then counted as served from cache; a batch that needed the
  * origin for some ids counts none, so the figure never over-reports). */
@@ -551,7 +572,7 @@ static void send_batch(rctx_t *c, int from_cache)
     size_t k = 0, found = 0;
     iov[k++] = h2o_iovec_init(H2O_STRLIT("{\"users\":{"));
     for (size_t i = 0; i < c->n; i++) {
-        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL)
+        if (id_state(c, i) != ID_FOUND)
             continue;
         h2o_iovec_t key =
             h2o_concat(&req->pool, h2o_iovec_init(found ? ",\"" : "\"", found ? 2 : 1),
@@ -564,21 +585,21 @@ static void send_batch(rctx_t *c, int from_cache)
     }
     size_t missing_len = 32, nfailed = 0;
     for (size_t i = 0; i < c->n; i++) {
-        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL)
+        if (id_state(c, i) != ID_FOUND)
             missing_len += strlen(c->ids[i]) + 3;
-        nfailed += c->errs[i] != CAMEO_OK && c->errs[i] != CAMEO_ENOTFOUND;
+        nfailed += id_state(c, i) == ID_FAILED;
     }
     char *m = h2o_mem_alloc_pool(&req->pool, missing_len);
     size_t ml = 0, nmissing = 0;
     ml += (size_t)sprintf(m + ml, "},\"missing\":[");
     for (size_t i = 0; i < c->n; i++)
-        if ((c->errs[i] == CAMEO_OK && c->results[i] == NULL) || c->errs[i] == CAMEO_ENOTFOUND)
+        if (id_state(c, i) == ID_MISSING)
             ml += (size_t)sprintf(m + ml, "%s\"%s\"", nmissing++ ? "," : "", c->ids[i]);
     if (nfailed > 0) {
         /* ids the origin could not answer for: not cached, ask again later */
         ml += (size_t)sprintf(m + ml, "],\"failed\":[");
         for (size_t i = 0, k = 0; i < c->n; i++)
-            if (c->errs[i] != CAMEO_OK && c->errs[i] != CAMEO_ENOTFOUND)
+            if (id_state(c, i) == ID_FAILED)
                 ml += (size_t)sprintf(m + ml, "%s\"%s\"", k++ ? "," : "", c->ids[i]);
     }
     ml += (size_t)sprintf(m + ml, "]}");
@@ -600,7 +621,7 @@ static void send_list(rctx_t *c, int from_cache)
     size_t k = 0, found = 0;
     iov[k++] = h2o_iovec_init(H2O_STRLIT("{\"users\":["));
     for (size_t i = 0; i < c->n; i++) {
-        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL)
+        if (id_state(c, i) != ID_FOUND)
             continue;
         if (found++)
             iov[k++] = h2o_iovec_init(H2O_STRLIT(","));
@@ -656,7 +677,7 @@ static void on_read(cameo_read_t *r)
          * batch's "failed". Only when every id failed is it an error. */
         size_t answered = 0;
         for (size_t i = 0; i < c->n; i++)
-            answered += c->errs[i] == CAMEO_OK || c->errs[i] == CAMEO_ENOTFOUND;
+            answered += id_state(c, i) != ID_FAILED;
         if (r->err != CAMEO_OK && answered == 0)
             send_engine_error(c, r->err, "");
         else if (c->kind == K_LIST)
@@ -893,12 +914,10 @@ static void send_warm(rctx_t *c)
     json_t *missing = json_array(), *failed = json_array();
     size_t profiles = 0;
     for (size_t i = 0; i < c->n; i++) {
-        if (c->errs[i] == CAMEO_OK && c->results[i] != NULL)
+        if (id_state(c, i) == ID_FOUND)
             profiles++;
-        else if (c->errs[i] == CAMEO_OK || c->errs[i] == CAMEO_ENOTFOUND)
-            json_array_append_new(missing, json_string(c->ids[i]));
         else
-            json_array_append_new(failed, json_string(c->ids[i]));
+            json_array_append_new(id_state(c, i) == ID_MISSING ? missing : failed, json_string(c->ids[i]));
     }
     cameo_metrics_t *m = c->w->server->cfg.metrics;
     atomic_fetch_add_explicit(&m->warmed_profiles, profiles, memory_order_relaxed);
@@ -934,7 +953,7 @@ static void warm_avatars(rctx_t *c)
     cameo_engine_t *engine = c->w->server->cfg.engine;
     size_t k = 0;
     for (size_t i = 0; i < c->n; i++)
-        k += c->errs[i] == CAMEO_OK && c->results[i] != NULL && cameo_resp(c->results[i])->avatar_version[0];
+        k += found_avatar(c, i) != NULL;
     c->warm = k > 0 ? calloc(k, sizeof(*c->warm)) : NULL;
     if (k > 0 && c->warm == NULL) {
         c->warm_avatar_failed = k;
@@ -942,15 +961,15 @@ static void warm_avatars(rctx_t *c)
     }
     c->warm_pending = 1; /* held while starting */
     for (size_t i = 0, j = 0; j < k && i < c->n; i++) {
-        if (c->errs[i] != CAMEO_OK || c->results[i] == NULL || !cameo_resp(c->results[i])->avatar_version[0])
+        const char *version = found_avatar(c, i);
+        if (version == NULL)
             continue;
         warm_read_t *wr = &c->warm[j++];
         wr->c = c;
         wr->r.loop = &c->w->loop;
         wr->r.done = on_warm_avatar;
         cameo_entry_t *e = NULL;
-        int rc = cameo_engine_get_blob(engine, c->ids[i], cameo_resp(c->results[i])->avatar_version,
-                                       now_ms(c), &wr->r, &e);
+        int rc = cameo_engine_get_blob(engine, c->ids[i], version, now_ms(c), &wr->r, &e);
         if (rc == CAMEO_EPENDING) {
             c->warm_pending++;
             engine_hold(c);

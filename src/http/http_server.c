@@ -228,13 +228,17 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
         cameo_worker_t *w = &s->workers[started];
         if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
             snprintf(errbuf, errlen, "cannot start worker thread: %s", strerror(errno));
-            goto err;
+            break;
         }
     }
+    /* Every started worker's queue is registered from here on (the err path
+     * sends to it), and its attach_err set. */
     pthread_mutex_lock(&s->ready_lock);
     while (s->ready < started)
         pthread_cond_wait(&s->ready_cond, &s->ready_lock);
     pthread_mutex_unlock(&s->ready_lock);
+    if (started < cfg->workers)
+        goto err;
     for (unsigned i = 0; i < started; i++) {
         if (s->workers[i].attach_err != CAMEO_OK) {
             snprintf(errbuf, errlen, "worker %u: %s", i, s->workers[i].attach_reason);
@@ -245,10 +249,6 @@ int cameo_server_start(const cameo_server_config_t *cfg, cameo_server_t **out, c
     *out = s;
     return CAMEO_OK;
 err:
-    pthread_mutex_lock(&s->ready_lock);
-    while (s->ready < started)
-        pthread_cond_wait(&s->ready_cond, &s->ready_lock);
-    pthread_mutex_unlock(&s->ready_lock);
     atomic_store(&s->deadline_ms, 0);
     for (unsigned i = 0; i < started; i++) {
         h2o_multithread_message_t *m = calloc(1, sizeof(*m));

@@ -71,6 +71,10 @@ def test_bad_flag_or_value_exits_2_with_one_line(cameo_bin, tmp_path, args, name
     _bad(cameo_bin, tmp_path, args, name_rx)
 
 
+def test_users_batch_url_without_users_url_exits_2(cameo_bin, tmp_path):
+    _bad(cameo_bin, tmp_path, ["--users-batch-url", "http://127.0.0.1:1/users:batch"], r"--users-batch-url")
+
+
 @pytest.mark.parametrize("var,value,name_rx", [
     ("CAMEO_MEM_LIMIT", "lots", r"(?i)mem[-_]limit"),
     ("CAMEO_WORKERS", "many", r"(?i)workers"),

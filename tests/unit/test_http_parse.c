@@ -61,12 +61,26 @@ static void test_query_value_is_the_first_component_of_that_exact_name(void **st
     assert_int_equal(0, n);
 }
 
+static void test_query_value_is_found_between_empty_components(void **state)
+{
+    (void)state;
+    const char *v = NULL;
+    size_t n = 0;
+    const char *q = "&&limit=5&";
+    assert_int_equal(1, cameo__query_get(q, strlen(q), "limit", &v, &n));
+    assert_int_equal(1, n);
+    assert_memory_equal("5", v, 1);
+    assert_int_equal(0, cameo__query_get(q, strlen(q), "after", &v, &n));
+    assert_true(QH("&default=initials&", "default=initials"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_if_none_match_uses_weak_comparison_over_a_list),
         cmocka_unit_test(test_query_flag_must_be_a_whole_component),
         cmocka_unit_test(test_query_value_is_the_first_component_of_that_exact_name),
+        cmocka_unit_test(test_query_value_is_found_between_empty_components),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

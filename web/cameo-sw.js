@@ -160,20 +160,31 @@ async function fallback(id) {
 
 // ---- strategies ----
 
-// A miss is answered as soon as the network answers; the copy is stored
-// meanwhile (event.waitUntil keeps the worker alive for it).
+// The cached answer to req in the cache of kind, marked and counted as a
+// hit, or null.
+async function fromCache(kind, req) {
+  const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
+  if (!hit) return null;
+  stats.hits[kind]++;
+  return marked(hit, 'hit');
+}
+
+// The network's answer to req, returned as soon as it arrives; a success is
+// stored in the cache of kind meanwhile (event.waitUntil keeps the worker
+// alive for it).
+async function fromNetwork(kind, req, event, gen) {
+  const res = await fetch(req);
+  stats.network++;
+  if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
+  return res;
+}
+
 async function cacheFirst(kind, req, event, onFail) {
   const gen = generation;
-  const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
-  if (hit) {
-    stats.hits[kind]++;
-    return marked(hit, 'hit');
-  }
+  const hit = await fromCache(kind, req);
+  if (hit) return hit;
   try {
-    const res = await fetch(req);
-    stats.network++;
-    if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
-    return res;
+    return await fromNetwork(kind, req, event, gen);
   } catch (e) {
     if (onFail) return onFail();
     throw e;
@@ -183,21 +194,17 @@ async function cacheFirst(kind, req, event, onFail) {
 async function networkFirst(kind, req, event) {
   const gen = generation;
   try {
-    const res = await fetch(req);
-    stats.network++;
-    if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
-    return res;
+    return await fromNetwork(kind, req, event, gen);
   } catch (e) {
-    const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
+    const hit = await fromCache(kind, req);
     if (!hit) throw e;
-    stats.hits[kind]++;
-    return marked(hit, 'hit');
+    return hit;
   }
 }
 
 async function staleWhileRevalidate(req, event) {
   const gen = generation;
-  const hit = await caches.match(req, { cacheName: CACHES.profiles.name }).catch(() => null);
+  const hit = await fromCache('profiles', req);
   const refresh = fetch(req).then(async (res) => {
     stats.network++;
     if (res.ok) await put('profiles', req, await stamped(res), gen);
@@ -205,8 +212,7 @@ async function staleWhileRevalidate(req, event) {
   });
   if (hit) {
     event.waitUntil(refresh.catch(() => {}));
-    stats.hits.profiles++;
-    return marked(hit, 'hit');
+    return hit;
   }
   return refresh;
 }

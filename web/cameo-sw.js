@@ -49,12 +49,19 @@ self.addEventListener('activate', (event) => {
 // batch still in flight) must not land in the caches after it.
 let generation = 0;
 
+// The size of each stored entry, by URL, per kind: what put() stored, and
+// what trim() read. The browser stops and restarts a worker at will while
+// its caches stay, so an entry missing here has its size read from its
+// X-Cameo-Bytes header (set by stamped()), once per run of the worker.
+const sizes = { avatars: new Map(), profiles: new Map(), pages: new Map() };
+
 async function put(kind, req, res, gen) {
   if (gen !== generation) return;
   try {
     const c = await caches.open(CACHES[kind].name);
     if (gen !== generation) return;
     await c.put(req, res);
+    sizes[kind].set(req.url, bytesOf(res));
     if (++putsSinceTrim[kind] >= TRIM_EVERY) {
       putsSinceTrim[kind] = 0;
       await trim(kind);
@@ -64,21 +71,30 @@ async function put(kind, req, res, gen) {
   }
 }
 
+function bytesOf(res) {
+  return Number(res && res.headers.get('x-cameo-bytes')) || 0;
+}
+
 // Cache keys come back in insertion order: drop the oldest until within
-// bounds. Sizes are read from the X-Cameo-Bytes header set by stamped().
+// bounds. Only the entries of unknown size are read (their headers).
 async function trim(kind) {
   const { name, maxEntries, maxBytes } = CACHES[kind];
   const c = await caches.open(name);
   const keys = await c.keys();
-  const sizes = await Promise.all(keys.map((k) => c.match(k).then((r) => Number(r && r.headers.get('x-cameo-bytes')) || 0)));
+  const known = sizes[kind];
+  const size = await Promise.all(keys.map((k) => (known.has(k.url) ? known.get(k.url) : c.match(k).then(bytesOf))));
+  // Rebuilt from the keys: sizes of entries gone (a clear) go with them.
+  const kept = new Map(keys.map((k, i) => [k.url, size[i]]));
   let n = keys.length;
-  let bytes = sizes.reduce((a, b) => a + b, 0);
+  let bytes = size.reduce((a, b) => a + b, 0);
   for (let i = 0; i < keys.length && (n > maxEntries || bytes > maxBytes); i++) {
     await c.delete(keys[i]);
+    kept.delete(keys[i].url);
     n--;
-    bytes -= sizes[i];
+    bytes -= size[i];
     stats.trimmed++;
   }
+  sizes[kind] = kept;
 }
 
 // A copy of res with its size recorded, to store.

@@ -9,7 +9,9 @@
 # build and test need node and npm (the chart library, the browser tests and the S3
 # tests' s3rver come from npm): Debian's nodejs and npm are installed only
 # when the commands are missing, so a Node.js installed otherwise (e.g.
-# nodesource) is kept.
+# nodesource) is kept. Debian 12's Node.js 18 is enough: package.json pins
+# playwright-core 1.61.1, the last release that runs on 18 (1.62 and later
+# refuse to start below Node.js 20).
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 

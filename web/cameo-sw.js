@@ -144,6 +144,9 @@ async function cachedProfile(id) {
 }
 
 // ---- placeholders ----
+// The same drawings as initialsSVG() and SILHOUETTE in cameo.js: this worker
+// is a classic script (module workers are not in every browser), so it
+// cannot import them; change both together.
 
 // The same hue as the server's placeholder (cameo_initials_svg in src/core/core_media.c).
 function hueOf(id) {

@@ -12,7 +12,7 @@
 // its own (not page.route(): routing turns the browser's HTTP cache off,
 // which would make the plain page's reload fetch everything again).
 import http from 'node:http';
-import { launch, startCameo } from '../tests/browser/harness.mjs';
+import { launch, startCameo, swActive } from '../tests/browser/harness.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS || 5);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -80,11 +80,7 @@ try {
         return performance.now() - t0;
       }),
     );
-    await page.waitForFunction(
-      async () => (await navigator.serviceWorker.getRegistration())?.active?.state === 'activated',
-      null,
-      { timeout: 15000 },
-    );
+    await swActive(page);
     await page.reload(); // lets the service worker keep the page and the listing
     await painted(page);
     await page.reload();

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# lib.sh - what bench/load.sh and bench/batch.sh share; sourced by both, not
-# run on its own. Provides:
+# lib.sh - what the bench scripts that run cameo under wrk share (load.sh,
+# batch.sh, propagation.sh, redis_l2.sh, redis_outage.sh); sourced by them,
+# not run on its own. Provides:
 #   settings  TOKEN, SERVER_CPU (1), CLIENT_CPU (0), CONTENDED_PCT (env,
 #             default 10), hz, root, cameo_bin (env CAMEO_BIN)
 #   die, need, bench_init PREFIX (tools, cameo build if missing, $tmp, cleanup

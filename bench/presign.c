@@ -39,9 +39,12 @@
 #define START 1795312800ULL /* a bucket boundary in 2026 */
 
 typedef struct job {
-    cameo_s3_signer_t *s;
+    cameo_s3_signer_t *signer; /* signs every URL; unless s3 is set: */
+    cameo__s3_t *s3;           /* the daemon's path, with its table */
     unsigned long n;
-    int cold; /* alternate days: the signing key is derived every time */
+    unsigned users;             /* keys drawn from this many users */
+    unsigned long urls_per_sec; /* now advances one second per this many URLs */
+    int cold;                   /* alternate days: the signing key is derived every time */
     unsigned seed;
     unsigned long bytes; /* URL bytes written, so the work cannot be skipped */
 } job_t;
@@ -59,55 +62,9 @@ static void *run(void *arg)
     char key[64], url[2048];
     uint64_t expires_at;
     for (unsigned long i = 0; i < j->n; i++) {
-        unsigned user = (unsigned)((i * 2654435761u + j->seed) % USERS);
-        snprintf(key, sizeof(key), "avatars/u%u/%016lx", user, (unsigned long)user * 0x9e3779b97f4a7c15ul);
-        uint64_t now = START + i + (j->cold && (i & 1) ? DAY : 0);
-        if (cameo_s3_presign_get(j->s, key, now, 1800, 600, url, sizeof(url), &expires_at) != CAMEO_OK) {
-            fprintf(stderr, "presign failed\n");
-            exit(1);
-        }
-        j->bytes += strlen(url);
-    }
-    return NULL;
-}
-
-/* Presigns n URLs on each of threads threads; returns seconds. */
-static double phase(cameo_s3_signer_t *s, unsigned long n, int threads, int cold, unsigned long *bytes)
-{
-    pthread_t t[2];
-    job_t j[2];
-    double t0 = now_s();
-    for (int i = 0; i < threads; i++) {
-        j[i] = (job_t){s, n, cold, (unsigned)i * 7919u, 0};
-        pthread_create(&t[i], NULL, run, &j[i]);
-    }
-    for (int i = 0; i < threads; i++) {
-        pthread_join(t[i], NULL);
-        *bytes += j[i].bytes;
-    }
-    return now_s() - t0;
-}
-
-/* ---- the daemon's path: cameo__s3_presign and its table ---- */
-
-typedef struct tjob {
-    cameo_s3_signer_t *signer; /* the baseline: sign every URL */
-    cameo__s3_t *s3;           /* or cameo's path */
-    unsigned long n;
-    unsigned users; /* keys drawn from this many users */
-    unsigned seed;
-    unsigned long bytes;
-} tjob_t;
-
-static void *trun(void *arg)
-{
-    tjob_t *j = arg;
-    char key[64], url[2048];
-    uint64_t expires_at;
-    for (unsigned long i = 0; i < j->n; i++) {
         unsigned user = (unsigned)((i * 2654435761u + j->seed) % j->users);
         snprintf(key, sizeof(key), "avatars/u%u/%016lx", user, (unsigned long)user * 0x9e3779b97f4a7c15ul);
-        uint64_t now = START + i / 1000;
+        uint64_t now = START + i / j->urls_per_sec + (j->cold && (i & 1) ? DAY : 0);
         int rc = j->s3 != NULL
                      ? cameo__s3_presign(j->s3, key, now, url, sizeof(url), &expires_at)
                      : cameo_s3_presign_get(j->signer, key, now, 1800, 600, url, sizeof(url), &expires_at);
@@ -120,15 +77,17 @@ static void *trun(void *arg)
     return NULL;
 }
 
-static double tphase(cameo_s3_signer_t *signer, cameo__s3_t *s3, unsigned long n, unsigned users, int threads,
-                     unsigned long *bytes)
+/* Runs job (n URLs) on each of threads threads, each with its own key
+ * stream; adds the URL bytes to *bytes and returns seconds. */
+static double phase(job_t job, int threads, unsigned long *bytes)
 {
     pthread_t t[2];
-    tjob_t j[2];
+    job_t j[2];
     double t0 = now_s();
     for (int i = 0; i < threads; i++) {
-        j[i] = (tjob_t){signer, s3, n, users, (unsigned)i * 7919u, 0};
-        pthread_create(&t[i], NULL, trun, &j[i]);
+        j[i] = job;
+        j[i].seed = (unsigned)i * 7919u;
+        pthread_create(&t[i], NULL, run, &j[i]);
     }
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
@@ -136,6 +95,8 @@ static double tphase(cameo_s3_signer_t *signer, cameo__s3_t *s3, unsigned long n
     }
     return now_s() - t0;
 }
+
+/* ---- the daemon's path: cameo__s3_presign and its table ---- */
 
 /* One client per phase, so each starts with an empty table. */
 static cameo__s3_t *client(void)
@@ -169,11 +130,12 @@ static void table_phases(cameo_s3_signer_t *signer, unsigned long n, unsigned lo
             double base = 1e9, table = 1e9;
             char status[512];
             for (int rep = 0; rep < 3; rep++) {
-                double b = tphase(signer, NULL, n, users[u], threads, bytes);
-                cameo__s3_t *s3 = client();
-                double t = tphase(NULL, s3, n, users[u], threads, bytes);
-                cameo__s3_status(s3, status, sizeof(status));
-                cameo__s3_free(s3);
+                job_t job = {.signer = signer, .n = n, .users = users[u], .urls_per_sec = 1000};
+                double b = phase(job, threads, bytes);
+                job.s3 = client();
+                double t = phase(job, threads, bytes);
+                cameo__s3_status(job.s3, status, sizeof(status));
+                cameo__s3_free(job.s3);
                 base = b < base ? b : base;
                 table = t < table ? t : table;
             }
@@ -209,12 +171,16 @@ int main(int argc, char **argv)
         return 1;
     }
     unsigned long bytes = 0;
-    phase(&s, n / 10, 1, 0, &bytes); /* warm-up */
+    job_t job = {.signer = &s, .n = n / 10, .users = USERS, .urls_per_sec = 1};
+    phase(job, 1, &bytes); /* warm-up */
+    job.n = n;
     printf("%-34s %10s %12s %14s %8s\n", "case", "URLs", "us/URL", "URLs/s", "ratio");
     double base1 = 0, base2 = 0;
     for (int threads = 1; threads <= 2; threads++) {
-        double cold = phase(&s, n, threads, 1, &bytes);
-        double warm = phase(&s, n, threads, 0, &bytes);
+        job.cold = 1;
+        double cold = phase(job, threads, &bytes);
+        job.cold = 0;
+        double warm = phase(job, threads, &bytes);
         double total = (double)n * threads;
         double cold_us = cold * 1e6 / (double)n, warm_us = warm * 1e6 / (double)n; /* per thread */
         if (threads == 1)

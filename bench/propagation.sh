@@ -60,17 +60,24 @@ bus_events() {
     curl -s "$1/readyz" | sed -n 's/.*bus events \([0-9]*\).*/\1/p'
 }
 
+# counters: on one line, what a phase takes the difference of: CPU ticks of
+# A, B and redis-server, CPU 1's busy ticks, bus events on B (0 when /readyz
+# does not say), B's memory hits and misses, B's store reads.
+counters() {
+    local events
+    events=$(bus_events "$B")
+    echo "$(cpu_ticks "$A_pid" "$B_pid" "$redis_pid")" "$(cpu1_busy_ticks)" "${events:-0}" \
+        "$(metric "$B" cameo_tier_hits_total '{tier="memory"}')" \
+        "$(metric "$B" cameo_tier_misses_total '{tier="memory"}')" \
+        "$(metric "$B" cameo_origin_requests_total '{origin="local",op="get_profiles"}')"
+}
+
 # phase LABEL N LOAD: one probe of N samples, with the read load on B when
 # LOAD is 1. Prints the probe's line, then "load_rps b_memory_hit_pct
 # b_store_reads server_ticks cpu1_ticks bus_events_on_b".
 phase() {
     local label=$1 n=$2 load=$3 wrk_pid='' t0 t1 b0 b1 e0 e1 h0 h1 m0 m1 o0 o1 probe rps=0
-    t0=$(cpu_ticks "$A_pid" "$B_pid" "$redis_pid")
-    b0=$(cpu1_busy_ticks)
-    e0=$(bus_events "$B")
-    h0=$(metric "$B" cameo_tier_hits_total '{tier="memory"}')
-    m0=$(metric "$B" cameo_tier_misses_total '{tier="memory"}')
-    o0=$(metric "$B" cameo_origin_requests_total '{origin="local",op="get_profiles"}')
+    read -r t0 b0 e0 h0 m0 o0 <<<"$(counters)"
     if [ "$load" = 1 ]; then
         REDIS_PATHS=$tmp/profile_paths taskset -c "$CLIENT_CPU" wrk -t1 -c"$LOAD_CONNS" -d120s \
             -s "$bench/redis_random.lua" "$B" >"$tmp/wrk-$label.out" 2>&1 &
@@ -88,12 +95,7 @@ phase() {
         }
         rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk-$label.out")
     fi
-    t1=$(cpu_ticks "$A_pid" "$B_pid" "$redis_pid")
-    b1=$(cpu1_busy_ticks)
-    e1=$(bus_events "$B")
-    h1=$(metric "$B" cameo_tier_hits_total '{tier="memory"}')
-    m1=$(metric "$B" cameo_tier_misses_total '{tier="memory"}')
-    o1=$(metric "$B" cameo_origin_requests_total '{origin="local",op="get_profiles"}')
+    read -r t1 b1 e1 h1 m1 o1 <<<"$(counters)"
     echo "$probe"
     awk -v r="$rps" -v h=$((h1 - h0)) -v m=$((m1 - m0)) -v o=$((o1 - o0)) -v t=$((t1 - t0)) -v b=$((b1 - b0)) \
         -v e=$((e1 - e0)) 'BEGIN { printf "%.0f %.2f %d %d %d %d\n", r, h * 100 / (h + m), o, t, b, e }'

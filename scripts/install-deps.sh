@@ -4,11 +4,14 @@
 #   build: compiler, CMake and the libraries cameo links (make run)
 #   test:  build, plus the test framework and tools (make test), and Chromium
 #          for the browser tests
-#   bench: build, plus wrk, nginx-light and redis-server (make bench)
+#   bench: build, plus wrk, nginx-light, redis-server, curl and python3
+#          (make bench)
 # build and test need node and npm (the chart library, the browser tests and the S3
 # tests' s3rver come from npm): Debian's nodejs and npm are installed only
 # when the commands are missing, so a Node.js installed otherwise (e.g.
-# nodesource) is kept.
+# nodesource) is kept. Debian 12's Node.js 18 is enough: package.json pins
+# playwright-core 1.61.1, the last release that runs on 18 (1.62 and later
+# refuse to start below Node.js 20).
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 
@@ -16,7 +19,7 @@ mode=${1:-build}
 build_pkgs=(gcc make cmake pkg-config libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev
   libxxhash-dev zlib1g-dev libhiredis-dev libcurl4-openssl-dev)
 test_pkgs=(libcmocka-dev python3 python3-pytest clang-format clang libclang-rt-14-dev redis-server chromium)
-bench_pkgs=(wrk nginx-light redis-server)
+bench_pkgs=(wrk nginx-light redis-server curl python3)
 
 case "$mode" in
 build) want=("${build_pkgs[@]}") ;;

@@ -49,12 +49,19 @@ self.addEventListener('activate', (event) => {
 // batch still in flight) must not land in the caches after it.
 let generation = 0;
 
+// The size of each stored entry, by URL, per kind: what put() stored, and
+// what trim() read. The browser stops and restarts a worker at will while
+// its caches stay, so an entry missing here has its size read from its
+// X-Cameo-Bytes header (set by stamped()), once per run of the worker.
+const sizes = { avatars: new Map(), profiles: new Map(), pages: new Map() };
+
 async function put(kind, req, res, gen) {
   if (gen !== generation) return;
   try {
     const c = await caches.open(CACHES[kind].name);
     if (gen !== generation) return;
     await c.put(req, res);
+    sizes[kind].set(req.url, bytesOf(res));
     if (++putsSinceTrim[kind] >= TRIM_EVERY) {
       putsSinceTrim[kind] = 0;
       await trim(kind);
@@ -64,21 +71,30 @@ async function put(kind, req, res, gen) {
   }
 }
 
+function bytesOf(res) {
+  return Number(res && res.headers.get('x-cameo-bytes')) || 0;
+}
+
 // Cache keys come back in insertion order: drop the oldest until within
-// bounds. Sizes are read from the X-Cameo-Bytes header set by stamped().
+// bounds. Only the entries of unknown size are read (their headers).
 async function trim(kind) {
   const { name, maxEntries, maxBytes } = CACHES[kind];
   const c = await caches.open(name);
   const keys = await c.keys();
-  const sizes = await Promise.all(keys.map((k) => c.match(k).then((r) => Number(r && r.headers.get('x-cameo-bytes')) || 0)));
+  const known = sizes[kind];
+  const size = await Promise.all(keys.map((k) => (known.has(k.url) ? known.get(k.url) : c.match(k).then(bytesOf))));
+  // Rebuilt from the keys: sizes of entries gone (a clear) go with them.
+  const kept = new Map(keys.map((k, i) => [k.url, size[i]]));
   let n = keys.length;
-  let bytes = sizes.reduce((a, b) => a + b, 0);
+  let bytes = size.reduce((a, b) => a + b, 0);
   for (let i = 0; i < keys.length && (n > maxEntries || bytes > maxBytes); i++) {
     await c.delete(keys[i]);
+    kept.delete(keys[i].url);
     n--;
-    bytes -= sizes[i];
+    bytes -= size[i];
     stats.trimmed++;
   }
+  sizes[kind] = kept;
 }
 
 // A copy of res with its size recorded, to store.
@@ -128,6 +144,9 @@ async function cachedProfile(id) {
 }
 
 // ---- placeholders ----
+// The same drawings as initialsSVG() and SILHOUETTE in cameo.js: this worker
+// is a classic script (module workers are not in every browser), so it
+// cannot import them; change both together.
 
 // The same hue as the server's placeholder (cameo_initials_svg in src/core/core_media.c).
 function hueOf(id) {
@@ -160,20 +179,31 @@ async function fallback(id) {
 
 // ---- strategies ----
 
-// A miss is answered as soon as the network answers; the copy is stored
-// meanwhile (event.waitUntil keeps the worker alive for it).
+// The cached answer to req in the cache of kind, marked and counted as a
+// hit, or null.
+async function fromCache(kind, req) {
+  const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
+  if (!hit) return null;
+  stats.hits[kind]++;
+  return marked(hit, 'hit');
+}
+
+// The network's answer to req, returned as soon as it arrives; a success is
+// stored in the cache of kind meanwhile (event.waitUntil keeps the worker
+// alive for it).
+async function fromNetwork(kind, req, event, gen) {
+  const res = await fetch(req);
+  stats.network++;
+  if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
+  return res;
+}
+
 async function cacheFirst(kind, req, event, onFail) {
   const gen = generation;
-  const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
-  if (hit) {
-    stats.hits[kind]++;
-    return marked(hit, 'hit');
-  }
+  const hit = await fromCache(kind, req);
+  if (hit) return hit;
   try {
-    const res = await fetch(req);
-    stats.network++;
-    if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
-    return res;
+    return await fromNetwork(kind, req, event, gen);
   } catch (e) {
     if (onFail) return onFail();
     throw e;
@@ -183,21 +213,17 @@ async function cacheFirst(kind, req, event, onFail) {
 async function networkFirst(kind, req, event) {
   const gen = generation;
   try {
-    const res = await fetch(req);
-    stats.network++;
-    if (res.ok) event.waitUntil(stamped(res).then((r) => put(kind, req, r, gen)));
-    return res;
+    return await fromNetwork(kind, req, event, gen);
   } catch (e) {
-    const hit = await caches.match(req, { cacheName: CACHES[kind].name }).catch(() => null);
+    const hit = await fromCache(kind, req);
     if (!hit) throw e;
-    stats.hits[kind]++;
-    return marked(hit, 'hit');
+    return hit;
   }
 }
 
 async function staleWhileRevalidate(req, event) {
   const gen = generation;
-  const hit = await caches.match(req, { cacheName: CACHES.profiles.name }).catch(() => null);
+  const hit = await fromCache('profiles', req);
   const refresh = fetch(req).then(async (res) => {
     stats.network++;
     if (res.ok) await put('profiles', req, await stamped(res), gen);
@@ -205,8 +231,7 @@ async function staleWhileRevalidate(req, event) {
   });
   if (hit) {
     event.waitUntil(refresh.catch(() => {}));
-    stats.hits.profiles++;
-    return marked(hit, 'hit');
+    return hit;
   }
   return refresh;
 }

@@ -67,7 +67,7 @@ let prev = null;
 const state = { points: 0, errors: 0 };
 window.cameoDashboard = state; // for the browser tests
 
-function advise(s, m, ready, rates) {
+function advise(s, ready, rates) {
   const tips = [];
   const mem = (s.tiers && s.tiers.memory) || {};
   const memRate = s.hit_rate ? s.hit_rate.memory : 0;
@@ -88,8 +88,7 @@ function advise(s, m, ready, rates) {
     tips.push(['warn', `The origin answers errors (${rates.originErrors.toFixed(2)}/s): see the log for level=warn and level=error lines.`]);
   if (s.latency_ms && s.latency_ms.p99 > 50)
     tips.push(['warn', `p99 latency is ${s.latency_ms.p99.toFixed(1)} ms: look at the origin call rate and the store's disk; more --workers helps only if the CPU is busy.`]);
-  const timeouts = sum(m, 'cameo_tier_timeouts_total');
-  if (timeouts > 0 && rates.redisTimeouts > 0)
+  if (rates.redisTimeouts > 0)
     tips.push(['warn', `Redis commands time out (${rates.redisTimeouts.toFixed(1)}/s): Redis is slow or far; check its latency, or raise --redis-timeout.`]);
   if (!tips.length) tips.push(['ok', 'All figures look healthy.']);
   const ul = document.getElementById('advice-list');
@@ -159,7 +158,7 @@ async function tick() {
       `up ${s.uptime_s} s · ${s.requests} requests · hit rate ${(hr.overall * 100).toFixed(1)}% · ` +
       `${s.origin_calls_avoided} store reads avoided · ${(s.bytes_served_from_cache / 1048576).toFixed(2)} MiB from cache`;
     health(ready.doc);
-    advise(s, m, ready.doc, rates);
+    advise(s, ready.doc, rates);
     state.points++;
   } catch (e) {
     state.errors++;

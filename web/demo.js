@@ -78,12 +78,13 @@ async function main() {
     document.body.dataset.ready = 'error';
     return;
   }
-  const ids = page.users.map((u) => u.id);
-  const profiles = await cameo.profiles(ids); // one batch for whatever the caches miss
-  list.replaceChildren(...profiles.map((p, i) => card(p || { id: ids[i] })));
+  // The listing's users are whole profiles, and listUsers() kept them in
+  // the client's memory: paintAll() finds them there.
+  list.replaceChildren(...page.users.map(card));
   await cameo.paintAll(list);
   performance.mark('cameo:avatars-painted');
-  status.textContent = ids.length ? `${ids.length} users.` : 'No users yet: start cameo with --seed-demo.';
+  const n = page.users.length;
+  status.textContent = n ? `${n} users.` : 'No users yet: start cameo with --seed-demo.';
   showStats();
   document.body.dataset.ready = 'true';
   setInterval(showStats, 1000);

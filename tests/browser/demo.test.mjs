@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launch, openDemo, pictures, served, startCameo, swActive } from './harness.mjs';
+import { launch, openDemo, pictures, reloadDemo, served, startCameo, swActive } from './harness.mjs';
 
 let cameo, browser, context, page;
 
@@ -38,8 +38,7 @@ test('first visit: one listing, no more than one batch, at most 50 avatar reques
 test("reload: zero avatar requests reach cameo, the browser's caches serve the pictures", async () => {
   await swActive(page);
   const before = await served(cameo, 'avatar');
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+  await reloadDemo(page);
   assert.deepEqual((await pictures(page)).filter((p) => !p.ok), []);
   assert.equal(await served(cameo, 'avatar') - before, 0);
   const s = await page.evaluate(() => window.cameo.stats());
@@ -57,8 +56,7 @@ test('reload with the HTTP cache off: the service worker serves every picture, a
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
   try {
     const before = await served(cameo, 'avatar');
-    await page.reload();
-    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+    await reloadDemo(page);
     assert.deepEqual((await pictures(page)).filter((p) => !p.ok), []);
     assert.equal(await served(cameo, 'avatar') - before, 0);
     const s = await page.evaluate(() => window.cameo.stats());
@@ -109,12 +107,10 @@ test('same-tick profile() calls become one batch request; duplicates and in-flig
 
 test('offline reload: every seen picture renders, unseen ones get a placeholder, none broken', async () => {
   // One more online reload, so the service worker holds the page and the listing.
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+  await reloadDemo(page);
   await context.setOffline(true);
   try {
-    await page.reload();
-    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+    await reloadDemo(page);
     const pics = await pictures(page);
     assert.equal(pics.length, 50);
     assert.deepEqual(pics.filter((p) => !p.ok), []);

@@ -5,7 +5,7 @@
 //
 // Every wait is on a condition with a bounded timeout, never a sleep.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -42,8 +42,6 @@ async function until(what, fn, timeoutMs = 10000, everyMs = 25) {
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
-export { until };
-
 /** Starts cameo (with --seed-demo unless seed is false). */
 export async function startCameo({ seed = true, args = [] } = {}) {
   const bin = process.env.CAMEO_BIN;
@@ -93,21 +91,6 @@ export async function launch() {
   });
 }
 
-/** Records every request the page's context sends to cameo (as cameo sees
- * them: requests answered by the service worker or the HTTP cache never
- * reach the network). */
-export function recordNetwork(context, cameo) {
-  const seen = [];
-  context.on('request', (req) => {
-    const url = req.url();
-    if (!url.startsWith(cameo.base)) return;
-    // Requests the service worker answers from its caches are not sent;
-    // those it forwards are reported with serviceWorker set.
-    seen.push({ url: url.slice(cameo.base.length), method: req.method(), fromSW: !!req.serviceWorker() });
-  });
-  return seen;
-}
-
 /** A small PNG (w x h, one colour) made here, for uploads. */
 export function png(rgb = [255, 0, 0], w = 4, h = 4) {
   const zlib = require('node:zlib');
@@ -145,10 +128,21 @@ export function png(rgb = [255, 0, 0], w = 4, h = 4) {
   ]);
 }
 
+// Waits until /demo has painted every avatar.
+function demoReady(page) {
+  return page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+}
+
 /** Opens /demo and waits until every avatar is painted. */
 export async function openDemo(page, cameo, query = '') {
   await page.goto(cameo.base + '/demo' + query);
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+  await demoReady(page);
+}
+
+/** Reloads /demo and waits until every avatar is painted. */
+export async function reloadDemo(page) {
+  await page.reload();
+  await demoReady(page);
 }
 
 /** Each picture of the page: its user, whether it decoded, and its source kind. */
@@ -161,8 +155,6 @@ export async function pictures(page, selector = '#friends img') {
     })),
   );
 }
-
-export { readFileSync };
 
 /** Requests cameo answered on route (cameo_requests_total{route}, all codes):
  * what really reached the server, whatever the browser's layers did. */

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launch, openDemo, pictures, png, served, startCameo, swActive } from './harness.mjs';
+import { launch, openDemo, pictures, png, reloadDemo, served, startCameo, swActive } from './harness.mjs';
 
 let cameo, browser;
 
@@ -106,11 +106,9 @@ test('IndexedDB unavailable: the demo still works through the other layers', asy
   // Once the service worker controls the page, the pictures come from it
   // or the HTTP cache: none reaches cameo again.
   await swActive(page);
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+  await reloadDemo(page);
   const before = await served(cameo, 'avatar');
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 20000 });
+  await reloadDemo(page);
   assert.deepEqual((await pictures(page)).filter((p) => !p.ok), []);
   assert.equal(await served(cameo, 'avatar') - before, 0);
   s = await page.evaluate(() => window.cameo.stats());

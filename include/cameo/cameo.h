@@ -36,8 +36,13 @@ enum {
 const char *cameo_strerror(int err);
 
 /* Milliseconds on a monotonic clock; the daemon reads it once per event and
- * passes it down as `now`. Library code never reads the clock itself. */
+ * passes it down as `now`. Library code never reads it to decide anything
+ * (freshness, expiry); it only measures durations with cameo_now_us. */
 uint64_t cameo_now_ms(void);
+
+/* Microseconds on the same monotonic clock, for measuring how long something
+ * took (latency histograms, Redis command deadlines). */
+uint64_t cameo_now_us(void);
 
 /* Milliseconds since the Unix epoch (wall clock), for stored timestamps. */
 uint64_t cameo_wall_ms(void);

@@ -109,13 +109,6 @@ static void on_bus_invalidated(void *arg, const cameo_key_t *keys, size_t n);
 static void on_bus_reset(void *arg, int up);
 static void on_bus_event(void *arg, const char *data, size_t len);
 
-static uint64_t clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void call_begin(cameo_engine_t *e)
 {
     pthread_mutex_lock(&e->idle_lock);
@@ -507,7 +500,7 @@ static void on_profiles(void *arg, int err, const cameo_profile_rec_t *recs, siz
 {
     fill_call_t *c = arg;
     cameo_engine_t *e = c->engine;
-    cameo_metrics_origin(e->metrics, CAMEO_OP_GET_PROFILES, err, clock_us() - c->started_us);
+    cameo_metrics_origin(e->metrics, CAMEO_OP_GET_PROFILES, err, cameo_now_us() - c->started_us);
 
     if (err != CAMEO_OK) {
         for (size_t i = 0; i < c->n; i++)
@@ -557,7 +550,7 @@ static void on_blob(void *arg, int err, const cameo_blob_t *blob)
     fill_call_t *c = arg;
     cameo_engine_t *e = c->engine;
     flight_t *f = c->flights[0];
-    cameo_metrics_origin(e->metrics, CAMEO_OP_GET_AVATAR, err, clock_us() - c->started_us);
+    cameo_metrics_origin(e->metrics, CAMEO_OP_GET_AVATAR, err, cameo_now_us() - c->started_us);
 
     cameo_entry_t *entry = NULL;
     int rc = err;
@@ -580,7 +573,7 @@ static void origin_start(cameo_engine_t *e, fill_call_t *c)
 {
     int rc;
     fill_kind_t kind = c->kind;
-    c->started_us = clock_us();
+    c->started_us = cameo_now_us();
     if (kind == FILL_BLOB && e->origin->ops->get_avatar == NULL) {
         rc = CAMEO_ENOTFOUND; /* an origin without avatars has none of them */
     } else if (kind == FILL_BLOB) {
@@ -1117,7 +1110,7 @@ static void on_write(void *arg, int err, const cameo_profile_rec_t *rec, int cre
 {
     cameo_write_t *w = arg;
     cameo_engine_t *e = w->_engine;
-    cameo_metrics_origin(e->metrics, write_ops[w->_op], err, clock_us() - w->_now);
+    cameo_metrics_origin(e->metrics, write_ops[w->_op], err, cameo_now_us() - w->_now);
     if (err == CAMEO_OK) {
         cameo_engine_invalidate(e, w->_id);
         publish_event(e, w, w->_op, w->_id, rec);
@@ -1139,7 +1132,7 @@ static void write_init(cameo_engine_t *e, cameo_write_t *w, const char *id, int 
 {
     w->_engine = e;
     w->_op = op;
-    w->_now = clock_us(); /* for the origin latency metric only */
+    w->_now = cameo_now_us(); /* for the origin latency metric only */
     snprintf(w->_id, sizeof(w->_id), "%s", id);
     call_begin(e);
 }
@@ -1263,7 +1256,7 @@ static void on_list(void *arg, int err, const char *const *ids, size_t n)
 {
     cameo_list_t *l = arg;
     cameo_engine_t *e = l->_engine;
-    cameo_metrics_origin(e->metrics, CAMEO_OP_LIST_IDS, err, clock_us() - l->_started_us);
+    cameo_metrics_origin(e->metrics, CAMEO_OP_LIST_IDS, err, cameo_now_us() - l->_started_us);
     l->ids = NULL;
     l->n = 0;
     l->err = err;
@@ -1297,7 +1290,7 @@ int cameo_engine_list_ids(cameo_engine_t *e, const char *after, size_t limit, ca
     if (e->origin->ops->list_ids == NULL)
         return CAMEO_ENOTSUP;
     l->_engine = e;
-    l->_started_us = clock_us();
+    l->_started_us = cameo_now_us();
     call_begin(e);
     int rc = e->origin->ops->list_ids(e->origin, l->loop, after, limit, on_list, l);
     if (rc != CAMEO_OK) {

@@ -57,22 +57,27 @@ const char *cameo_strerror(int err)
     return "unknown error";
 }
 
-static uint64_t clock_ms(clockid_t id)
+static uint64_t clock_us(clockid_t id)
 {
     struct timespec ts;
 
     /* Cannot fail for these clock ids on Linux; a zeroed value is the fallback. */
     if (clock_gettime(id, &ts) != 0)
         return 0;
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 uint64_t cameo_now_ms(void)
 {
-    return clock_ms(CLOCK_MONOTONIC);
+    return clock_us(CLOCK_MONOTONIC) / 1000u;
+}
+
+uint64_t cameo_now_us(void)
+{
+    return clock_us(CLOCK_MONOTONIC);
 }
 
 uint64_t cameo_wall_ms(void)
 {
-    return clock_ms(CLOCK_REALTIME);
+    return clock_us(CLOCK_REALTIME) / 1000u;
 }

@@ -89,13 +89,6 @@ typedef struct rctx {
 
 static h2o_generator_t static_generator = {NULL, NULL};
 
-static uint64_t clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* The request's `now` for the engine: the monotonic clock as read once when
  * it arrived (start_us), so a hit reads the clock once. */
 static uint64_t now_ms(const rctx_t *c)
@@ -151,7 +144,7 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *val
 /* Counts the request and writes the access log line. */
 static void account(rctx_t *c, int status)
 {
-    uint64_t us = clock_us() - c->start_us;
+    uint64_t us = cameo_now_us() - c->start_us;
     cameo_metrics_request(c->w->server->cfg.metrics, c->w->index, c->route, status, us, c->from_cache);
     if (cameo_log_enabled(CAMEO_LOG_DEBUG)) {
         h2o_req_t *req = c->req;
@@ -1345,7 +1338,7 @@ int cameo__http_handle(h2o_handler_t *self, h2o_req_t *req)
     c->refs = 1;
     c->req = req;
     c->w = w;
-    c->start_us = clock_us();
+    c->start_us = cameo_now_us();
     c->head = IS(req, "HEAD");
     c->read.loop = &w->loop;
     c->read.done = on_read;

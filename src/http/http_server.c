@@ -72,13 +72,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     }
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void *worker_main(void *arg)
 {
     cameo_worker_t *w = arg;
@@ -120,7 +113,7 @@ static void *worker_main(void *arg)
              * closed (h2o cannot dispose a context with open ones). */
             if ((w->inflight == 0 && w->conns == 0 && streams == 0 && atomic_load(&w->posted) == 0 &&
                  cameo_engine_idle(w->server->cfg.engine)) ||
-                mono_ms() >= deadline)
+                cameo_now_ms() >= deadline)
                 break;
         }
         /* Wakes for I/O, posted tasks and the shutdown message; while draining,
@@ -262,7 +255,7 @@ err:
 
 void cameo_server_shutdown(cameo_server_t *s, unsigned timeout_ms)
 {
-    atomic_store(&s->deadline_ms, mono_ms() + timeout_ms);
+    atomic_store(&s->deadline_ms, cameo_now_ms() + timeout_ms);
     for (unsigned i = 0; i < s->cfg.workers; i++) {
         h2o_multithread_message_t *m = calloc(1, sizeof(*m));
         if (m != NULL)

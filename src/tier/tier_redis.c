@@ -780,13 +780,6 @@ static void op_got(op_t *op, redisReply *r)
 static void conn_ready(conn_t *c);
 static void bus_subscribe(conn_t *c);
 
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
@@ -805,7 +798,7 @@ static void op_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         c->cursor = op->next;
 
     if (r != NULL && !op->expired && op->origin == ORIGIN_USER && (op->kind == OP_GET || op->kind == OP_DEL))
-        cameo_hist_observe(&t->latency, mono_us() - op->sent_us);
+        cameo_hist_observe(&t->latency, cameo_now_us() - op->sent_us);
     if (op->expired) {
         /* Its caller heard CAMEO_ETIMEDOUT already. */
     } else if (r == NULL) {
@@ -869,7 +862,7 @@ static int conn_send(conn_t *c, op_t *op, int argc, const char **argv, const siz
     uint64_t now = c->loop->now_ms(c->loop);
     op->conn = c;
     op->sent = now;
-    op->sent_us = mono_us();
+    op->sent_us = cameo_now_us();
     op->deadline = now + (op->kind <= OP_SELECT ? c->tier->stuck_ms : c->tier->timeout_ms);
     op->next = NULL;
     op->expired = false;

@@ -5,8 +5,9 @@
  * The engine (src/core/core_engine.c) holds the tiers in read order (memory
  * first) and is their only caller: a read goes tier by tier, a hit in a lower
  * tier fills the tiers above it, and a write through the API removes the
- * affected keys from every tier. This issue brings tier_mem
- * (src/tier/tier_mem.c); Redis and disk tiers are new files filling this
+ * affected keys from every tier. Implemented by tier_mem
+ * (src/tier/tier_mem.c, local) and tier_redis (src/tier/tier_redis.c,
+ * remote, also the bus); a disk tier would be one more file filling this
  * table.
  *
  * Two kinds of tier fill the table. A local tier (memory, disk) answers at
@@ -44,9 +45,10 @@ typedef void (*cameo_tier_done_cb)(void *arg, int err);
  * Every remove_async is published to every instance sharing the tier; each
  * other instance's tier calls invalidated() with the keys (the publisher
  * skips the immediate echo of its own removals, which it has applied
- * already; the repeated deletes a tier sends later reach everyone). reset(up) says the subscription came up
- * (again) -- events may have been missed meanwhile, so what memory holds can no longer be trusted
- * -- or was lost (up = 0). Both run on a worker loop's thread.
+ * already; the repeated deletes a tier sends later reach everyone).
+ * reset(up) says the subscription came up (again) -- events may have been
+ * missed meanwhile, so what memory holds can no longer be trusted -- or was
+ * lost (up = 0). Both run on a worker loop's thread.
  */
 typedef struct cameo_bus_handler {
     void (*invalidated)(void *arg, const cameo_key_t *keys, size_t n);
@@ -108,7 +110,9 @@ typedef struct cameo_tier_ops {
 
     /* Removes keys[0..n), and, for a bus, publishes the removal to every
      * instance. Same contract as get_async; cb's err tells whether the
-     * removal is known to have happened. */
+     * removal is known to have happened. An error return (not connected)
+     * does not mean the keys stay: tier_redis keeps them and sends the
+     * removal when it is connected again. */
     int (*remove_async)(cameo_tier_t *t, cameo_loop_t *loop, const cameo_key_t *keys, size_t n,
                         cameo_tier_done_cb cb, void *arg);
 

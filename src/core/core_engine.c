@@ -1133,6 +1133,7 @@ static void write_init(cameo_engine_t *e, cameo_write_t *w, const char *id, int 
     w->_engine = e;
     w->_op = op;
     w->_now = cameo_now_us(); /* for the origin latency metric only */
+    w->_event_len = 0;        /* no event until publish_event makes one */
     snprintf(w->_id, sizeof(w->_id), "%s", id);
     call_begin(e);
 }

@@ -40,7 +40,7 @@ redis_init() {
     need redis-benchmark redis-tools
     need redis-cli redis-tools
     trap redis_cleanup EXIT
-    "$cameo_bin" --help 2>&1 | grep -q -- '--redis ' ||
+    "$cameo_bin" --help 2>&1 | grep -- '--redis ' >/dev/null ||
         die "$cameo_bin has no --redis: rebuild it (cmake --build build -j2)"
 }
 
@@ -96,7 +96,7 @@ start_cameo_l2() {
     wait_up "http://127.0.0.1:$port/healthz" "cameo $var"
     # Ready means the Redis connections and the bus subscription are up.
     for _ in $(seq 1 50); do
-        curl -s "http://127.0.0.1:$port/readyz" | grep -q '"status":"ready"' && return
+        curl -s "http://127.0.0.1:$port/readyz" | grep '"status":"ready"' >/dev/null && return
         sleep 0.1
     done
     curl -s "http://127.0.0.1:$port/readyz" >&2

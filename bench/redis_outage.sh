@@ -195,7 +195,7 @@ stop_redis() {
 # wait_ready: up to 10 s for /readyz to say "ready" (Redis and the bus back).
 wait_ready() {
     for _ in $(seq 1 100); do
-        curl -s "$cameo/readyz" | grep -q '"status":"ready"' && return
+        curl -s "$cameo/readyz" | grep '"status":"ready"' >/dev/null && return
         sleep 0.1
     done
     die "cameo did not become ready again: $(curl -s "$cameo/readyz")"

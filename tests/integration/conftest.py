@@ -43,6 +43,18 @@ def cameo_binary():
     return Path(env) if env else REPO_ROOT / "build" / "cameo"
 
 
+def wait_until(fn, timeout=5.0, what="condition", interval=0.02):
+    """Polls fn() until it returns a truthy value (returned) or fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            pytest.fail("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, v))
+        time.sleep(interval)
+
+
 def free_port():
     """A port that was free on 127.0.0.1 a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import assert_error, free_port
+from conftest import assert_error, free_port, wait_until
 from test_coalescing import burst
 from userservice import UserService, closed_port
 
@@ -200,8 +200,8 @@ def test_a_4xx_probe_closes_the_breaker_and_is_not_retried(make_cameo, svc):
     assert "breaker open" in d.json("GET", "/readyz")[2]["origin"]["detail"]
     svc.mode = "forbidden"
     # the probe gets a 403: the service is there, so the breaker closes
-    wait_for(lambda: d.req("GET", "/v1/users/p")[0] == 502 and len(svc.gets) == 3, what="the probe")
-    wait_for(lambda: "breaker closed" in d.json("GET", "/readyz")[2]["origin"]["detail"], what="closing")
+    wait_until(lambda: d.req("GET", "/v1/users/p")[0] == 502 and len(svc.gets) == 3, what="the probe")
+    wait_until(lambda: "breaker closed" in d.json("GET", "/readyz")[2]["origin"]["detail"], what="closing")
     n = len(svc.gets)
     assert_error(d.req("GET", "/v1/users/z"), 502, "bad_gateway")
     assert len(svc.gets) == n + 1  # a 4xx is not retried
@@ -279,22 +279,12 @@ def test_secrets_in_the_users_url_are_not_logged(make_cameo, svc):
     assert "s3cr3t-pw" not in d.log()
 
 
-def wait_for(pred, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.02)
-
-
 def test_origin_down_serves_seen_users_stale_with_age_and_unseen_ones_502(make_cameo, svc):
     d = fronting(make_cameo, svc, batch=False, extra=["--ttl", "300ms", "--grace", "100ms"])
     assert d.get_user("ann")["name"] == "Ann"
     svc.down()
     # once past ttl + grace every read asks the origin, fails, and gets the last value
-    st, h, b = wait_for(lambda: (lambda r: r if "age" in r[1] else None)(d.req("GET", "/v1/users/ann")),
+    st, h, b = wait_until(lambda: (lambda r: r if "age" in r[1] else None)(d.req("GET", "/v1/users/ann")),
                         what="a stale answer")
     assert st == 200 and json.loads(b)["name"] == "Ann"
     assert int(h["age"]) >= 0
@@ -306,7 +296,7 @@ def test_origin_down_serves_seen_users_stale_with_age_and_unseen_ones_502(make_c
     assert st == 200 and list(doc["users"]) == ["ann"] and doc["failed"] == ["bob"]
     svc.users["ann"] = {"name": "Ann Back"}
     svc.up()
-    wait_for(lambda: d.req("GET", "/v1/users/ann")[2].find(b"Ann Back") >= 0, what="a fresh answer")
+    wait_until(lambda: d.req("GET", "/v1/users/ann")[2].find(b"Ann Back") >= 0, what="a fresh answer")
     st, h, _ = d.req("GET", "/v1/users/ann")
     assert st == 200 and "age" not in h
 
@@ -315,4 +305,4 @@ def test_stale_if_error_can_be_turned_off(make_cameo, svc):
     d = fronting(make_cameo, svc, batch=False, extra=["--ttl", "200ms", "--grace", "0s", "--stale-if-error", "0s"])
     assert d.get_user("ann")["name"] == "Ann"
     svc.down()
-    wait_for(lambda: d.req("GET", "/v1/users/ann")[0] == 502, what="a 502 once the entry expired")
+    wait_until(lambda: d.req("GET", "/v1/users/ann")[0] == 502, what="a 502 once the entry expired")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cameo, clean_env, free_port, make_png, make_jpeg, uid
+from conftest import Cameo, clean_env, free_port, make_png, make_jpeg, uid, wait_until
 
 REDIS_BIN = "/usr/bin/redis-server"
 REDIS_START_TIMEOUT = 5.0
@@ -40,18 +40,6 @@ def pkey(user_id, prefix=PREFIX):
 
 def bkey(user_id, version, prefix=PREFIX):
     return "%sv1:b:%s/%s" % (prefix, user_id, version)
-
-
-def wait_until(fn, timeout=5.0, what="condition", interval=0.02):
-    """Polls fn() until it returns a truthy value (returned) or fails the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, v))
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------

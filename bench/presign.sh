@@ -6,7 +6,7 @@
 # per URL.
 #
 # Builds bench/presign.c with the S3 client (src/origin/origin_s3*.c and what
-# it links: origin_curl, core_loopmap, core_log, core_error; gcc -O2) into
+# it links: origin_curl, core_loopmap, core_log, core_error, core_media; gcc -O2) into
 # bench/out/ (git-ignored) and runs it. Bounded: < 60 s.
 #
 # usage: bench/presign.sh [URLS]   (default 1000000 per phase)
@@ -20,7 +20,7 @@ mkdir -p "$out"
 gcc -std=c11 -D_GNU_SOURCE -O2 -DNDEBUG -Wall -Wextra -Werror -I"$root/include" -I"$root/src" \
     "$root/bench/presign.c" "$root/src/origin/origin_s3_sign.c" "$root/src/origin/origin_s3.c" \
     "$root/src/origin/origin_curl.c" "$root/src/core/core_loopmap.c" "$root/src/core/core_log.c" \
-    "$root/src/core/core_error.c" \
+    "$root/src/core/core_error.c" "$root/src/core/core_media.c" \
     $(pkg-config --cflags --libs libcrypto libcurl libxxhash) -lpthread -o "$out/presign"
 
 echo "# bench/presign.sh on $(uname -sr), $(nproc) CPUs, $(date -u +%Y-%m-%d)"

@@ -25,6 +25,9 @@ const char *cameo_image_type(const void *data, size_t len);
  * lowercase hex digits and a NUL. Same bytes, same version. */
 void cameo_avatar_version(const void *data, size_t len, char out[17]);
 
+/* Writes in[0..n) as 2n lowercase hex digits and a NUL into out. */
+void cameo_hex(const void *in, size_t n, char *out);
+
 /* Writes up to two uppercase initials (from name's first and last words, or
  * from id when name is NULL or has no letters) into out, NUL-terminated.
  * Only ASCII letters and digits are kept, so the result is safe in XML. */

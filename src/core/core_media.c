@@ -50,12 +50,18 @@ void cameo_avatar_version(const void *data, size_t len, char out[17])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256(data, len, md);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 8; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
+    cameo_hex(md, 8, out);
+}
+
+void cameo_hex(const void *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = in;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
     }
-    out[16] = '\0';
+    out[2 * n] = '\0';
 }
 
 /* First alphanumeric ASCII character of each word of s (words split on

@@ -22,6 +22,7 @@
 
 #include "cameo/engine.h"
 #include "cameo/log.h"
+#include "cameo/media.h"
 #include "cameo/origin.h"
 #include "cameo/server.h"
 #include "cameo/tier.h"
@@ -59,8 +60,7 @@ static int load_or_make_token(cameo_config_t *cfg)
         fprintf(stderr, "cameo: cannot read random bytes for the admin token: %s\n", strerror(errno));
         return -1;
     }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        sprintf(cfg->admin_token + 2 * i, "%02x", rnd[i]);
+    cameo_hex(rnd, sizeof(rnd), cfg->admin_token);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         fprintf(stderr, "cameo: cannot create %s: %s\n", path, strerror(errno));

@@ -61,6 +61,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "cameo/media.h"
 #include "cameo/origin.h"
 #include "origin/origin_local.h"
 
@@ -672,8 +673,7 @@ static int sha256_hex(const void *data, size_t len, char sha[65])
 
     if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
         return 0;
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    cameo_hex(md, 32, sha);
     return 1;
 }
 

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "cameo/media.h"
 #include "origin/origin_s3_sign.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -107,16 +108,6 @@ size_t cameo_s3_uri_encode(const char *in, size_t len, int keep_slash, char *out
     return n;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int cameo__s3_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -124,7 +115,7 @@ int cameo__s3_sha256_hex(const void *data, size_t len, char out[65])
     if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32) {
         return CAMEO_EIO;
     }
-    hex_encode(md, 32, out);
+    cameo_hex(md, 32, out);
     return CAMEO_OK;
 }
 
@@ -354,7 +345,7 @@ static int canonical_request_hash(const cameo_s3_signer_t *s, const char *uri, s
     if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != 32) {
         goto done;
     }
-    hex_encode(md, 32, hex_out);
+    cameo_hex(md, 32, hex_out);
     rc = CAMEO_OK;
 done:
     EVP_MD_CTX_free(ctx);
@@ -439,7 +430,7 @@ int cameo__s3_presign_at(cameo_s3_signer_t *s, const char *key, uint64_t amz_dat
     if (rc != CAMEO_OK) {
         goto err;
     }
-    hex_encode(sig, 32, sig_hex);
+    cameo_hex(sig, 32, sig_hex);
     out_str(&o, "&X-Amz-Signature=");
     out_str(&o, sig_hex);
     if (o.overflow) {
